@@ -1,0 +1,9 @@
+// attn: attention mechanisms on a small, fast tensor + autograd core. Include this for everything.
+#pragma once
+#include "attn/core/autograd.h"
+#include "attn/core/dtype.h"
+#include "attn/core/gradcheck.h"
+#include "attn/core/random.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/config.h"
+#include "attn/ops/functional.h"

@@ -1,0 +1,86 @@
+// Strided iteration: the loop nest behind every elementwise op, copy and type conversion.
+// Given a shape and N operands' strides (in elements, 0 for broadcast dims), it merges dims that
+// are contiguous for every operand, then calls
+//     inner(offsets, n, inner_strides)
+// once per innermost row, where offsets[k] is operand k's element offset of the row start.
+// Rows are distributed over threads; each row is written by one thread, so results do not
+// depend on the thread count.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/parallel.h"
+
+namespace attn::kernels {
+
+template <size_t N>
+struct StridedLayout {
+  std::vector<int64_t> shape;                    // after merging, innermost last
+  std::array<std::vector<int64_t>, N> strides;   // per operand
+};
+
+// Merges adjacent dims (d, d+1) when for every operand stride[d] == stride[d+1] * shape[d+1],
+// and drops size-1 dims. The result has at least one dim.
+template <size_t N>
+StridedLayout<N> coalesce(const std::vector<int64_t>& shape, const std::array<const int64_t*, N>& strides) {
+  StridedLayout<N> out;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = !out.shape.empty();
+    if (merge)
+      for (size_t k = 0; k < N; ++k)
+        if (out.strides[k].back() != strides[k][d] * shape[d]) merge = false;
+    if (merge) {
+      out.shape.back() *= shape[d];
+      for (size_t k = 0; k < N; ++k) out.strides[k].back() = strides[k][d];
+    } else {
+      out.shape.push_back(shape[d]);
+      for (size_t k = 0; k < N; ++k) out.strides[k].push_back(strides[k][d]);
+    }
+  }
+  if (out.shape.empty()) {
+    out.shape.push_back(1);
+    for (size_t k = 0; k < N; ++k) out.strides[k].push_back(1);
+  }
+  return out;
+}
+
+template <size_t N, class Inner>
+void strided_for_each(const std::vector<int64_t>& shape, const std::array<const int64_t*, N>& strides,
+                      const Inner& inner, int64_t grain_elems = 32768) {
+  for (int64_t s : shape)
+    if (s == 0) return;
+  const StridedLayout<N> L = coalesce<N>(shape, strides);
+  const int64_t nd = int64_t(L.shape.size());
+  const int64_t n_inner = L.shape[nd - 1];
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < nd; ++d) rows *= L.shape[d];
+  std::array<int64_t, N> inner_strides;
+  for (size_t k = 0; k < N; ++k) inner_strides[k] = L.strides[k][nd - 1];
+  const int64_t grain_rows = std::max<int64_t>(1, grain_elems / std::max<int64_t>(n_inner, 1));
+  parallel_for(0, rows, grain_rows, [&](int64_t r0, int64_t r1) {
+    // Decompose r0 into an index over the outer dims once, then step it like an odometer.
+    std::vector<int64_t> idx(nd > 1 ? nd - 1 : 1, 0);
+    int64_t rem = r0;
+    for (int64_t d = nd - 2; d >= 0; --d) {
+      idx[d] = rem % L.shape[d];
+      rem /= L.shape[d];
+    }
+    std::array<int64_t, N> off{};
+    for (size_t k = 0; k < N; ++k)
+      for (int64_t d = 0; d + 1 < nd; ++d) off[k] += idx[d] * L.strides[k][d];
+    for (int64_t r = r0; r < r1; ++r) {
+      inner(off, n_inner, inner_strides);
+      for (int64_t d = nd - 2; d >= 0; --d) {
+        ++idx[d];
+        for (size_t k = 0; k < N; ++k) off[k] += L.strides[k][d];
+        if (idx[d] < L.shape[d]) break;
+        for (size_t k = 0; k < N; ++k) off[k] -= L.strides[k][d] * L.shape[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+}  // namespace attn::kernels
