@@ -116,6 +116,13 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+// Result of ops that return values and their int64 indices (max(dim), topk, sort), like
+// PyTorch's named tuple (values, indices).
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;
+};
+
 // --- creation -----------------------------------------------------------------------------------
 Tensor empty(Shape shape, DType dtype = kFloat32);
 Tensor zeros(Shape shape, DType dtype = kFloat32);
