@@ -31,7 +31,7 @@ demo: deps
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTN_BUILD_BENCHMARKS=ON -DPython3_EXECUTABLE=$(PYTHON)
-	cmake --build $(BUILD)-bench -j $(JOBS)
+	cmake --build $(BUILD)-bench -j $(JOBS) --target benchmarks
 	$(PYTHON) bench/compare.py --build $(BUILD)-bench
 
 clean:

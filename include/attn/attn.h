@@ -7,3 +7,7 @@
 #include "attn/core/tensor.h"
 #include "attn/kernels/config.h"
 #include "attn/ops/functional.h"
+#include "attn/nn/nn.h"
+#include "attn/optim/optim.h"
+#include "attn/io/safetensors.h"
+#include "attn/io/state_dict.h"

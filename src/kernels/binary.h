@@ -2,7 +2,8 @@
 // sa and sb are element strides (0 broadcasts a scalar). The op is chosen once per row, never
 // per element. ref:: is the obviously-correct scalar loop; fast:: is the Highway SIMD version
 // (AVX2 / AVX-512 picked at run time) and must match ref:: exactly for add/sub/mul/div
-// (IEEE-754 makes each of them correctly rounded, so there is no tolerance).
+// (IEEE-754 makes each of them correctly rounded, so there is no tolerance) and maximum/minimum
+// (selects, NaN propagating). Pow always runs ref::.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -1,6 +1,11 @@
-// add, sub, mul, div, neg: forward through kernels/binary.h, backward beside each forward.
+// add, sub, mul, div, neg, maximum, minimum, pow: forward through kernels/binary.h, backward
+// beside each forward.
 #include "attn/ops/elementwise.h"
 
+#include <cmath>
+
+#include "attn/ops/compare.h"
+#include "attn/ops/unary.h"
 #include "kernels/binary.h"
 #include "ops/op_util.h"
 
@@ -120,6 +125,56 @@ Tensor neg(const Tensor& a) {
   Tensor out = binary_forward(BinaryOp::Sub, "neg", zeros({}, a.dtype()), a);
   autograd::record("neg", out, {a}, [](const Tensor& g) -> std::vector<Tensor> { return {neg(g)}; });
   return out;
+}
+
+// maximum / minimum share their backward: the input that was chosen gets the gradient, ties
+// split it half and half. PyTorch writes this as where(a == b, g / 2, g).masked_fill(a < b, 0) for
+// maximum (a > b for minimum); NaN compares false everywhere, so both inputs get g there.
+static Tensor maximum_minimum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(op, name, a, b);
+  if (differentiable(a, b)) {
+    const bool na = a.requires_grad(), nb = b.requires_grad(), is_max = op == BinaryOp::Maximum;
+    autograd::record(name, out, {a, b}, [=, a = a.detach(), b = b.detach()](const Tensor& g) -> std::vector<Tensor> {
+      const Tensor shared = where(eq(a, b), g / 2.0, g);
+      return {na ? ops::reduce_grad(masked_fill(shared, is_max ? lt(a, b) : gt(a, b), 0.0), a.shape(), a.dtype())
+                 : Tensor(),
+              nb ? ops::reduce_grad(masked_fill(shared, is_max ? gt(a, b) : lt(a, b), 0.0), b.shape(), b.dtype())
+                 : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return maximum_minimum(BinaryOp::Maximum, "maximum", a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return maximum_minimum(BinaryOp::Minimum, "minimum", a, b); }
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  const bool integral = !a.is_floating_point() && !b.is_floating_point();
+  if (integral) {
+    NoGradGuard ng;
+    ATTN_CHECK(!any(lt(b, 0.0)).item<bool>(), "pow: integers to negative integer powers are not allowed (",
+               a.describe(), " ^ ", b.describe(), ")");
+  }
+  Tensor out = binary_forward(BinaryOp::Pow, "pow", a, b);
+  if (differentiable(a, b)) {
+    // forward was out = a^b, therefore (as PyTorch defines the edge cases)
+    //   da = g * b * a^(b-1), and 0 where b == 0 (even at a == 0, where a^(b-1) is inf);
+    //   db = g * out * log(a), and 0 where a == 0 and b >= 0 (0^b is flat there, log(0) = -inf).
+    const bool na = a.requires_grad(), nb = b.requires_grad();
+    autograd::record("pow", out, {a, b}, [=, a = a.detach(), b = b.detach(), o = out.detach()](const Tensor& g) -> std::vector<Tensor> {
+      Tensor da, db;
+      if (na) da = ops::reduce_grad(where(eq(b, 0.0), 0.0, g * (b * pow(a, b - 1.0))), a.shape(), a.dtype());
+      if (nb) db = ops::reduce_grad(where(logical_and(eq(a, 0.0), ge(b, 0.0)), 0.0, g * (o * log(a))), b.shape(), b.dtype());
+      return {da, db};
+    });
+  }
+  return out;
+}
+
+Tensor pow(double a, const Tensor& b) {
+  // A Python-number base takes the exponent's dtype, or int64 / float32 for an integer exponent.
+  const bool integral = std::isfinite(a) && std::floor(a) == a;
+  return pow(ops::wrap_scalar(a, b.is_floating_point() ? b.dtype() : integral ? kInt64 : kFloat32), b);
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -16,6 +16,15 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor neg(const Tensor& a);
 
+// Elementwise max / min (torch.maximum / torch.minimum): NaN in either input gives NaN. Where
+// a == b the gradient is split half and half, as PyTorch does.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// a^b elementwise (torch.pow). Gradients as PyTorch: da = b a^(b-1), 0 where b == 0;
+// db = a^b log(a), 0 where a == 0 and b >= 0. pow(Tensor, double) is in attn/ops/unary.h.
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(double a, const Tensor& b);
+
 // A scalar operand becomes a 0-d tensor of the other operand's dtype (PyTorch's "wrapped number").
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);

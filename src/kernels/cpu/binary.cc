@@ -39,7 +39,16 @@ void BinaryT(int op_id, int64_t n, const T* a, int64_t sa, const T* b, int64_t s
     case BinaryOp::Sub: return binary_loop(op, n, a, sa, b, sb, out, [](auto x, auto y) { return hn::Sub(x, y); });
     case BinaryOp::Mul: return binary_loop(op, n, a, sa, b, sb, out, [](auto x, auto y) { return hn::Mul(x, y); });
     case BinaryOp::Div: return binary_loop(op, n, a, sa, b, sb, out, [](auto x, auto y) { return hn::Div(x, y); });
-    default: return ref::binary(op, n, a, sa, b, sb, out);  // max/min: NaN rules differ per ISA
+    // x86 max/min instructions return the second operand when either is NaN; spell out ref::'s
+    // rule (NaN in either input propagates) with compares instead, so the result is exact.
+    // (IsNaN, not Ne(x, x): hwy's Ne is an ordered compare on x86, false for NaN.)
+    case BinaryOp::Maximum:
+      return binary_loop(op, n, a, sa, b, sb, out,
+                         [](auto x, auto y) { return hn::IfThenElse(hn::Or(hn::Gt(x, y), hn::IsNaN(x)), x, y); });
+    case BinaryOp::Minimum:
+      return binary_loop(op, n, a, sa, b, sb, out,
+                         [](auto x, auto y) { return hn::IfThenElse(hn::Or(hn::Lt(x, y), hn::IsNaN(x)), x, y); });
+    default: return ref::binary(op, n, a, sa, b, sb, out);
   }
 }
 

@@ -1,0 +1,30 @@
+// The extension module attn._attn. Python code in python/attn/ wraps it into the public package
+// (attn, attn.functional, attn.nn, attn.optim). Bindings are registered layer by layer.
+#include "common.h"
+
+PYBIND11_MODULE(_attn, m) {
+  namespace py = pybind11;
+  using namespace attn::python;
+  m.doc() = "attn: attention mechanisms on a small tensor + autograd core (C++ extension)";
+
+  // attn::Error -> attn.AttnError, a RuntimeError, message unchanged.
+  py::register_exception<attn::Error>(m, "AttnError", PyExc_RuntimeError);
+
+  bind_tensor(m);
+  py::module_ F = m.def_submodule("F", "functional ops (attn.functional)");
+  bind_ops_elementwise(F);
+  bind_ops_unary(F);
+  bind_ops_compare(F);
+  bind_ops_reduce(F);
+  bind_ops_softmax(F);
+  bind_ops_normalization(F);
+  bind_ops_linalg(F);
+  bind_ops_dropout(F);
+  bind_ops_loss(F);
+  bind_ops_index(F);
+  bind_ops_shape(F);
+  bind_ops_sort(F);
+  bind_nn(m);
+  bind_optim(m);
+  bind_io(m);
+}

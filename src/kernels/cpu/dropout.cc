@@ -1,0 +1,94 @@
+// Highway dropout kernel (see kernels/dropout.h). Philox is the cost of dropout (ten rounds of
+// two 32x32->64 multiplies per four elements), so it is evaluated for Lanes(u64) blocks at once,
+// one block per 64-bit lane holding a 32-bit counter word in its low half; MulEven gives the exact
+// 64-bit products. The words are then written out in element order and applied with the same
+// comparison and the same product as ref::dropout_apply, so the output is bit-identical.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/dropout.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/dropout.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+template <class T>
+void DropoutT(int64_t i0, int64_t i1, const T* HWY_RESTRICT x, T* HWY_RESTRICT out, uint64_t threshold, T scale,
+              uint64_t key, uint64_t ctr0) {
+#if HWY_TARGET == HWY_SCALAR
+  ref::dropout_apply(i0, i1, x, out, threshold, scale, key, ctr0);  // no u32 MulEven on this target
+#else
+  const hn::ScalableTag<uint64_t> d64;
+  const hn::Repartition<uint32_t, decltype(d64)> d32;
+  constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(uint64_t);
+  const int64_t L = int64_t(hn::Lanes(d64));
+  // Blocks fully inside [i0, i1) go through SIMD; the partial blocks at both ends use ref.
+  const int64_t b_begin = (i0 + 3) / 4, b_end = i1 / 4;
+  if (b_begin >= b_end) return ref::dropout_apply(i0, i1, x, out, threshold, scale, key, ctr0);
+  ref::dropout_apply(i0, b_begin * 4, x, out, threshold, scale, key, ctr0);
+
+  const auto lo_mask = hn::Set(d64, 0xFFFFFFFFull);
+  const auto m0 = hn::Set(d64, uint64_t(Philox::kM0)), m1 = hn::Set(d64, uint64_t(Philox::kM1));
+  uint64_t k0[10], k1[10];  // the key schedule is the same for every lane
+  {
+    uint32_t a = uint32_t(key), b = uint32_t(key >> 32);
+    for (int r = 0; r < 10; ++r, a += Philox::kW0, b += Philox::kW1) k0[r] = a, k1[r] = b;
+  }
+  HWY_ALIGN uint64_t lane_ctr[kMaxLanes];
+  HWY_ALIGN uint64_t words[4][kMaxLanes];
+  int64_t b = b_begin;
+  for (; b + L <= b_end; b += L) {
+    for (int64_t l = 0; l < L; ++l) lane_ctr[l] = ctr0 + uint64_t(b + l);
+    const auto ctr = hn::Load(d64, lane_ctr);
+    auto c0 = hn::And(ctr, lo_mask), c1 = hn::ShiftRight<32>(ctr);
+    auto c2 = hn::Zero(d64), c3 = hn::Zero(d64);  // the counter's high 64 bits are 0
+    for (int r = 0; r < 10; ++r) {
+      const auto p0 = hn::MulEven(hn::BitCast(d32, c0), hn::BitCast(d32, m0));
+      const auto p1 = hn::MulEven(hn::BitCast(d32, c2), hn::BitCast(d32, m1));
+      c0 = hn::Xor(hn::Xor(hn::ShiftRight<32>(p1), c1), hn::Set(d64, k0[r]));
+      c2 = hn::Xor(hn::Xor(hn::ShiftRight<32>(p0), c3), hn::Set(d64, k1[r]));
+      c1 = hn::And(p1, lo_mask);
+      c3 = hn::And(p0, lo_mask);
+    }
+    hn::Store(c0, d64, words[0]);
+    hn::Store(c1, d64, words[1]);
+    hn::Store(c2, d64, words[2]);
+    hn::Store(c3, d64, words[3]);
+    for (int64_t l = 0; l < L; ++l) {
+      const int64_t e = (b + l) * 4;
+      for (int j = 0; j < 4; ++j) out[e + j] = words[j][l] >= threshold ? x[e + j] * scale : T(0);
+    }
+  }
+  ref::dropout_apply(b * 4, i1, x, out, threshold, scale, key, ctr0);
+#endif
+}
+
+void DropoutF32(int64_t i0, int64_t i1, const float* x, float* out, uint64_t threshold, float scale, uint64_t key,
+                uint64_t ctr0) {
+  DropoutT(i0, i1, x, out, threshold, scale, key, ctr0);
+}
+void DropoutF64(int64_t i0, int64_t i1, const double* x, double* out, uint64_t threshold, double scale, uint64_t key,
+                uint64_t ctr0) {
+  DropoutT(i0, i1, x, out, threshold, scale, key, ctr0);
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn::kernels {
+HWY_EXPORT(DropoutF32);
+HWY_EXPORT(DropoutF64);
+namespace fast {
+void dropout_apply(int64_t i0, int64_t i1, const float* x, float* out, uint64_t threshold, float scale, uint64_t key,
+                   uint64_t ctr0) {
+  HWY_DYNAMIC_DISPATCH(DropoutF32)(i0, i1, x, out, threshold, scale, key, ctr0);
+}
+void dropout_apply(int64_t i0, int64_t i1, const double* x, double* out, uint64_t threshold, double scale, uint64_t key,
+                   uint64_t ctr0) {
+  HWY_DYNAMIC_DISPATCH(DropoutF64)(i0, i1, x, out, threshold, scale, key, ctr0);
+}
+}  // namespace fast
+}  // namespace attn::kernels
+#endif
