@@ -27,6 +27,16 @@ void bind_ops_elementwise(py::module_& F) {
         py::gil_scoped_release nogil;
         return div(x, y);
       }, py::arg("input"), py::arg("other"), "true division (integer inputs give float32)");
+  F.def("maximum", [](py::object a, py::object b) {
+        auto [x, y] = tensor_pair(a, b);
+        py::gil_scoped_release nogil;
+        return maximum(x, y);
+      }, py::arg("input"), py::arg("other"), "elementwise max, broadcasting (ties split the gradient, as torch)");
+  F.def("minimum", [](py::object a, py::object b) {
+        auto [x, y] = tensor_pair(a, b);
+        py::gil_scoped_release nogil;
+        return minimum(x, y);
+      }, py::arg("input"), py::arg("other"), "elementwise min, broadcasting (ties split the gradient, as torch)");
   F.def("neg", [](const Tensor& a) { return neg(a); }, py::arg("input"), release_gil());
   F.def("broadcast_shapes", [](py::args shapes) {
     Shape out;

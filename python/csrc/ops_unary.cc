@@ -1,9 +1,32 @@
 // attn.functional: unary math and activations (attn/ops/unary.h).
 #include "attn/ops/unary.h"
 
+#include "attn/ops/elementwise.h"
 #include "common.h"
 
 namespace attn::python {
+namespace {
+
+Tensor pow_any(py::handle base, py::handle exponent) {
+  const bool tb = py::isinstance<Tensor>(base), te = py::isinstance<Tensor>(exponent);
+  if (tb && !te && is_py_scalar(exponent)) {
+    Tensor x = base.cast<Tensor>();
+    const double e = exponent.cast<double>();
+    py::gil_scoped_release nogil;
+    return attn::pow(x, e);
+  }
+  if (te && !tb && is_py_scalar(base)) {
+    Tensor y = exponent.cast<Tensor>();
+    const double b = base.cast<double>();
+    py::gil_scoped_release nogil;
+    return attn::pow(b, y);
+  }
+  auto [x, y] = tensor_pair(base, exponent);
+  py::gil_scoped_release nogil;
+  return attn::pow(x, y);
+}
+
+}  // namespace
 
 void bind_ops_unary(py::module_& F) {
   using T = const Tensor&;
@@ -31,10 +54,18 @@ void bind_ops_unary(py::module_& F) {
   F.def("clip", clamp, x, py::arg("min") = py::none(), py::arg("max") = py::none(), release_gil());
   F.def("clamp_min", [](T t, double lo) { return attn::clamp_min(t, lo); }, x, py::arg("min"), release_gil());
   F.def("clamp_max", [](T t, double hi) { return attn::clamp_max(t, hi); }, x, py::arg("max"), release_gil());
-  F.def("pow", [](T t, double e) { return attn::pow(t, e); }, x, py::arg("exponent"), release_gil(),
-        "input ** exponent for a number exponent");
+  // pow(tensor, number), pow(tensor, tensor) (elementwise.h, broadcasting), pow(number, tensor).
+  F.def("pow", [](py::object base, py::object exponent) { return pow_any(base, exponent); }, py::arg("input"),
+        py::arg("exponent"));
   auto tensor_cls = py::reinterpret_borrow<py::class_<Tensor>>(py::type::of<Tensor>());
-  tensor_cls.def("__pow__", [](const Tensor& t, double e) { return attn::pow(t, e); }, py::is_operator(), release_gil());
+  tensor_cls.def("__pow__", [](py::object t, py::object e) -> py::object {
+    if (!py::isinstance<Tensor>(e) && !is_py_scalar(e)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+    return py::cast(pow_any(t, e));
+  });
+  tensor_cls.def("__rpow__", [](py::object t, py::object b) -> py::object {
+    if (!is_py_scalar(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+    return py::cast(pow_any(b, t));
+  });
   tensor_cls.def("__abs__", [](const Tensor& t) { return attn::abs(t); }, release_gil());
 }
 

@@ -75,14 +75,21 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
 
 namespace {
 
-void accumulate(Tensor& slot, const Tensor& g) {
+// True when nothing else can observe t's buffer: we may then update it in place or adopt it.
+bool exclusively_owned(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.storage_offset() == 0 && t.is_contiguous();
+}
+
+void accumulate(Tensor& slot, Tensor g) {
   if (!slot.defined()) {
-    slot = g;
+    slot = std::move(g);
     return;
   }
-  // Out of place: `slot` may alias a tensor a closure saved or that the user holds.
-  Tensor sum = empty(slot.shape(), slot.dtype());
-  Tensor a = slot.contiguous(), b = g.contiguous();
+  Tensor b = g.contiguous();
+  // In place when the slot's buffer is ours alone; otherwise out of place, because the slot may
+  // alias a tensor a closure saved or that the user holds.
+  Tensor sum = exclusively_owned(slot) ? slot : empty(slot.shape(), slot.dtype());
+  Tensor a = slot.contiguous();
   ATTN_DISPATCH_FLOATING(slot.dtype(), "grad accumulation", [&] {
     const scalar_t* pa = a.data_ptr<scalar_t>();
     const scalar_t* pb = b.data_ptr<scalar_t>();
@@ -94,19 +101,25 @@ void accumulate(Tensor& slot, const Tensor& g) {
   slot = sum;
 }
 
-void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+void accumulate_leaf(TensorImpl& leaf, Tensor g) {
   ATTN_CHECK(g.shape() == leaf.shape, "autograd: gradient of shape ", shape_str(g.shape()),
              " for a leaf of shape ", shape_str(leaf.shape));
-  Tensor slot = leaf.grad ? Tensor(leaf.grad) : Tensor();
-  if (!slot.defined()) {
-    // A fresh, contiguous buffer the optimizer can update in place.
-    Tensor c = empty(g.shape(), g.dtype());
-    c.copy_(g);
-    leaf.grad = c.impl_ptr();
+  if (!leaf.grad) {
+    // The optimizer updates .grad in place, so it must be a contiguous buffer of its own: adopt
+    // the incoming gradient when nothing else holds it, copy it otherwise.
+    if (exclusively_owned(g)) {
+      leaf.grad = g.impl_ptr();
+    } else {
+      Tensor c = empty(g.shape(), g.dtype());
+      c.copy_(g);
+      leaf.grad = c.impl_ptr();
+    }
     return;
   }
-  accumulate(slot, g);
-  Tensor(leaf.grad).copy_(slot);  // in place, so references to .grad stay valid
+  Tensor slot(leaf.grad);
+  Tensor sum = slot;
+  accumulate(sum, std::move(g));
+  if (!sum.is_same(slot)) slot.copy_(sum);  // keep the same .grad tensor: references stay valid
 }
 
 }  // namespace
@@ -174,7 +187,7 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
       if (!e.defined()) continue;
       if (e.node) {
         Node* m = e.node.get();
-        if (in_grads[i].defined()) accumulate(pending[m], in_grads[i]);
+        if (in_grads[i].defined()) accumulate(pending[m], std::move(in_grads[i]));
         if (--deps[m] == 0) {
           // A node none of whose consumers produced a gradient still runs (with zeros) so that
           // its own graph is released consistently.
@@ -186,7 +199,7 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
           auto it = capture->find(e.leaf.get());
           if (it != capture->end()) accumulate(it->second, in_grads[i]);
         } else {
-          accumulate_leaf(*e.leaf, in_grads[i]);
+          accumulate_leaf(*e.leaf, std::move(in_grads[i]));
         }
       }
     }

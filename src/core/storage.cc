@@ -19,6 +19,7 @@ constexpr size_t kCacheLimit = size_t(8) << 30;  // never keep more than this mu
 // Rounds big requests up to one of four sizes per power of two, so that a freed block fits many
 // later requests of similar size while wasting at most 25%.
 size_t round_size(size_t n) {
+  if (n == 0) return kAlign;  // empty tensors still own a (tiny) block, so it is freed like any other
   if (n < kCacheMin) return (n + kAlign - 1) / kAlign * kAlign;
   size_t p = size_t(1) << (63 - __builtin_clzll(n));
   size_t step = p / 4;

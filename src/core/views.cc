@@ -50,7 +50,7 @@ Shape infer_shape(Shape shape, int64_t numel, const Shape& from) {
 // (same algorithm as PyTorch's computeStride: match runs of dims that are contiguous in memory).
 bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape, Shape* out) {
   out->assign(new_shape.size(), 0);
-  if (shape_numel(shape) == 0) {
+  if (shape_numel(shape) == 0 || shape.empty()) {  // empty or 0-d: any layout works
     *out = contiguous_strides(new_shape);
     return true;
   }

@@ -24,7 +24,10 @@ int format_version(const std::map<std::string, std::string>& metadata, const std
 }  // namespace
 
 void check_finite(const StateDict& state, const std::string& source) {
-  for (const auto& [name, t] : state) {
+  for (const auto& entry : state) {
+    // (not a structured binding: clang < 16 cannot capture those in the lambda below)
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;
     if (!t.defined() || !t.is_floating_point()) continue;
     const Tensor c = t.contiguous();
     ATTN_DISPATCH_FLOATING(c.dtype(), "check_finite", [&] {

@@ -3,6 +3,7 @@
 // call that reads its operands through their strides (no transposed or broadcast copies).
 #include "attn/ops/linalg.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "attn/ops/elementwise.h"
@@ -39,6 +40,11 @@ void run_gemm(const kernels::GemmArgs<T>& p) {
 }
 
 void gemm_into(const Tensor& c, const Tensor& a, const Tensor& b, const Shape& batch, bool accumulate) {
+  // OpenBLAS takes 32-bit sizes and leading dims (its default, LP64, build).
+  constexpr int64_t kMax = int64_t(1) << 31;
+  for (const Tensor* t : {&c, &a, &b})
+    ATTN_CHECK(t->size(-2) < kMax && t->size(-1) < kMax && std::abs(t->stride(-2)) < kMax && std::abs(t->stride(-1)) < kMax,
+               "matmul: matrix ", t->describe(), " is too large for BLAS's 32-bit sizes");
   const std::vector<int64_t> ao = batch_offsets(batch, a), bo = batch_offsets(batch, b), co = batch_offsets(batch, c);
   auto go = [&](auto tag) {
     using T = decltype(tag);

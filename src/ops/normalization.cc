@@ -20,7 +20,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     const char* what = p == &weight ? "weight" : "bias";
     ATTN_CHECK(p->shape() == normalized_shape, "layer_norm: ", what, " of shape ", shape_str(p->shape()),
                " does not match normalized_shape ", shape_str(normalized_shape), " (input ", shape_str(x.shape()), ")");
-    ATTN_CHECK(p->dtype() == x.dtype(), "layer_norm: ", what, " is ", p->describe(), " but the input is ", x.describe());
+    ATTN_CHECK(p->dtype() == x.dtype(), "layer_norm: ", what, " is ", p->describe(), " but the input is ",
+               x.describe());
   }
   const int64_t n = shape_numel(normalized_shape), rows = n ? x.numel() / n : 0;
   const Tensor xc = x.contiguous();

@@ -93,12 +93,8 @@ Tensor from_plan_layout(const Plan& p, const Tensor& dx_flat) {
   return dx_flat.view(permuted).permute(inverse).contiguous();
 }
 
-// t.reshape(shape) that also accepts a 0-d t: Tensor::view refuses to view a 0-d tensor as
-// [1, 1, ...] (core's view_strides has no dims to match), but expand adds the leading 1s.
-Tensor reshape_0d_safe(const Tensor& t, const Shape& shape) { return t.dim() == 0 ? t.expand(shape) : t.reshape(shape); }
-
 // The upstream gradient of a reduction as a contiguous [outer, inner] buffer.
-Tensor grad_in_plan_layout(const Plan& p, const Tensor& g) { return reshape_0d_safe(g, p.keep_shape).contiguous(); }
+Tensor grad_in_plan_layout(const Plan& p, const Tensor& g) { return g.reshape(p.keep_shape).contiguous(); }
 
 // Fast kernels exist for float and double; integer and bool inputs always take ref::.
 template <class T>
@@ -134,11 +130,12 @@ Tensor sum_or_mean(const Tensor& x_in, const std::vector<int64_t>& dims, bool ke
   });
   if (x.is_floating_point()) {
     // forward was out = sum over dims (/ N), therefore dx = g broadcast back over the dims (/ N).
-    autograd::record(name, out, {x_in}, [keep = p.keep_shape, xs = x.shape(), n = p.n, mean](const Tensor& g) -> std::vector<Tensor> {
-      Tensor gk = reshape_0d_safe(g, keep);
-      if (mean) gk = gk / double(n);
-      return {gk.expand(xs).contiguous()};
-    });
+    autograd::record(name, out, {x_in},
+                     [keep = p.keep_shape, xs = x.shape(), n = p.n, mean](const Tensor& g) -> std::vector<Tensor> {
+                       Tensor gk = g.reshape(keep);
+                       if (mean) gk = gk / double(n);
+                       return {gk.expand(xs).contiguous()};
+                     });
   }
   return out;
 }
@@ -206,7 +203,7 @@ Tensor arg_max_min(const Tensor& x, std::optional<int64_t> dim, bool keepdim, bo
   if (dim) return max_min_dim(x, *dim, keepdim, is_max, false, name).indices;
   ATTN_CHECK(x.numel() > 0, name, "(): input of shape ", shape_str(x.shape()), " is empty");
   Tensor flat = max_min_dim(x.reshape({-1}), 0, false, is_max, false, name).indices;
-  return keepdim ? reshape_0d_safe(flat, Shape(size_t(x.dim()), 1)).contiguous() : flat;
+  return keepdim ? flat.reshape(Shape(size_t(x.dim()), 1)) : flat;
 }
 
 Tensor var_std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim, bool take_sqrt) {
@@ -223,7 +220,7 @@ Tensor var_std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correc
   });
   // forward was var = sum (x - mean)^2 / (N - c), therefore dx = g * 2 (x - mean) / (N - c);
   // std = sqrt(var), therefore its g is first divided by 2 std (0 where std == 0).
-  autograd::record(name, out, {x}, [p, mu, o = out.detach(), correction, take_sqrt](const Tensor& g) -> std::vector<Tensor> {
+  auto backward = [p, mu, o = out.detach(), correction, take_sqrt](const Tensor& g) -> std::vector<Tensor> {
     const Tensor gc = grad_in_plan_layout(p, g), oc = o.contiguous();
     Tensor dx = empty({p.outer * p.n * p.inner}, g.dtype());
     ATTN_DISPATCH_FLOATING(g.dtype(), "var/std backward", [&] {
@@ -232,21 +229,30 @@ Tensor var_std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correc
                                  dx.data_ptr<scalar_t>());
     });
     return {from_plan_layout(p, dx)};
-  });
+  };
+  autograd::record(name, out, {x}, std::move(backward));
   return out;
 }
 
 }  // namespace
 
 Tensor sum(const Tensor& x) { return sum_or_mean(x, {}, false, false); }
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return sum_or_mean(x, dims, keepdim, false); }
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return sum_or_mean(x, dims, keepdim, false);
+}
 Tensor mean(const Tensor& x) { return sum_or_mean(x, {}, false, true); }
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return sum_or_mean(x, dims, keepdim, true); }
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return sum_or_mean(x, dims, keepdim, true);
+}
 
 Tensor max(const Tensor& x) { return max_min_all(x, true); }
 Tensor min(const Tensor& x) { return max_min_all(x, false); }
-ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) { return max_min_dim(x, dim, keepdim, true, true, "max"); }
-ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) { return max_min_dim(x, dim, keepdim, false, true, "min"); }
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
+  return max_min_dim(x, dim, keepdim, true, true, "max");
+}
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
+  return max_min_dim(x, dim, keepdim, false, true, "min");
+}
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_max_min(x, dim, keepdim, true); }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_max_min(x, dim, keepdim, false); }
 

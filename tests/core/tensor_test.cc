@@ -114,3 +114,14 @@ TEST(Tensor, Printing) {
 
 }  // namespace
 }  // namespace attn
+
+namespace attn {
+namespace {
+TEST(Tensor, ZeroDimViews) {
+  Tensor s = scalar_tensor(4.0);
+  EXPECT_EQ(s.view({1}).shape(), (Shape{1}));
+  EXPECT_EQ(s.reshape({1, 1}).shape(), (Shape{1, 1}));
+  EXPECT_EQ(s.view({1}).view({}).item(), 4.0);
+}
+}  // namespace
+}  // namespace attn

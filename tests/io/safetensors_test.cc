@@ -292,5 +292,16 @@ TEST(Safetensors, SerializeRefusesBadInput) {
   EXPECT_NE(msg({}, {{"k", "\xC0"}}).find("not valid UTF-8"), std::string::npos);
 }
 
+TEST(Safetensors, FuzzSeedCorpusStaysValid) {
+  // tests/fuzz/corpus seeds the fuzzer with valid files; an invalid seed would silently weaken it.
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(std::string(ATTN_SOURCE_DIR) + "/tests/fuzz/corpus")) {
+    const SafetensorsFile f = load_safetensors(e.path().string());
+    EXPECT_EQ(parse_safetensors(serialize_safetensors(f.tensors, f.metadata)).tensors.size(), f.tensors.size());
+    ++n;
+  }
+  EXPECT_GE(n, 4);
+}
+
 }  // namespace
 }  // namespace attn::io

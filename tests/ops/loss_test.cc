@@ -39,7 +39,7 @@ Tensor composed_cross_entropy(const Tensor& x, const Tensor& target, const Tenso
     const Tensor onehot = eq(target.unsqueeze(cdim), arange(double(C)).reshape(wshape)) & valid;
     smooth = sum(smooth) / sum(where(onehot, wv, 0.0)).detach();
   }
-  return nll * (1 - eps) + smooth * (eps / double(C + 1));
+  return nll * (1 - eps) + smooth * (eps / double(C));
 }
 
 

@@ -94,7 +94,8 @@ TEST(Softmax, Gradcheck) {
   for (bool ref : {true, false}) {
     KernelModeGuard guard(ref);
     for (int64_t dim : {-1, 1, 0}) {
-      ATTN_EXPECT_GRADCHECK([dim](const std::vector<Tensor>& in) { return softmax(in[0], dim); }, std::vector<Tensor>{x});
+      ATTN_EXPECT_GRADCHECK([dim](const std::vector<Tensor>& in) { return softmax(in[0], dim); },
+                            std::vector<Tensor>{x});
       ATTN_EXPECT_GRADCHECK([dim](const std::vector<Tensor>& in) { return log_softmax(in[0], dim); },
                             std::vector<Tensor>{x});
     }

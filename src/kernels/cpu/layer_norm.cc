@@ -125,64 +125,89 @@ void ForwardT(const T* x, const T* w, const T* b, int64_t rows, int64_t n, doubl
   });
 }
 
-// One vector of pass 1 of BackwardRow at column j.
-template <bool kW, bool kAcc, class D, class V, class T = hn::TFromD<D>>
-HWY_INLINE void BackwardStep(D d, const T* HWY_RESTRICT g, const T* HWY_RESTRICT x, const T* HWY_RESTRICT w, int64_t j,
-                             V vm, V vr, V& a, V& c, T* HWY_RESTRICT pw, T* HWY_RESTRICT pb) {
-  const V gv = hn::LoadU(d, g + j);
-  const V xh = hn::Mul(hn::Sub(hn::LoadU(d, x + j), vm), vr);
-  V gw = gv;
-  if constexpr (kW) gw = hn::Mul(gv, hn::LoadU(d, w + j));
-  a = hn::Add(a, gw);
-  c = hn::MulAdd(gw, xh, c);
-  if constexpr (kAcc) {
-    hn::StoreU(hn::MulAdd(gv, xh, hn::LoadU(d, pw + j)), d, pw + j);
-    hn::StoreU(hn::Add(hn::LoadU(d, pb + j), gv), d, pb + j);
-  }
-}
-
-// One row of the backward. Pass 1: a = sum(gw), c = sum(gw * xhat), and (kAcc) pw += dy * xhat,
-// pb += dy. Pass 2 (kDx): dx = (gw - a/n) * rs - xhat * (c/n * rs).
-template <bool kW, bool kAcc, class D, class T = hn::TFromD<D>>
-HWY_INLINE void BackwardRow(D d, const T* HWY_RESTRICT g, const T* HWY_RESTRICT x, const T* HWY_RESTRICT w, int64_t n,
-                            T mu, T rs, T* HWY_RESTRICT dx, T* HWY_RESTRICT pw, T* HWY_RESTRICT pb) {
+// Backward for R consecutive rows (R = 1 or 2; rows are n apart). Pass 1, per row:
+// a = sum(gw), c = sum(gw * xhat); and (kAcc) pw += sum over the R rows of dy * xhat, pb += dy,
+// so the partial dw / db rows are loaded and stored once per R rows. Pass 2, per row:
+// dx = (gw - a/n) * rs - xhat * (c/n * rs).
+template <int R, bool kW, bool kAcc, class D, class T = hn::TFromD<D>>
+HWY_INLINE void BackwardRows(D d, const T* HWY_RESTRICT g, const T* HWY_RESTRICT x, const T* HWY_RESTRICT w, int64_t n,
+                             const T* mu, const T* rs, T* HWY_RESTRICT dx, T* HWY_RESTRICT pw, T* HWY_RESTRICT pb) {
+  using V = hn::Vec<D>;
   const int64_t L = int64_t(hn::Lanes(d));
-  const auto vm = hn::Set(d, mu), vr = hn::Set(d, rs);
-  auto a0 = hn::Zero(d), a1 = a0, c0 = a0, c1 = a0;
+  V vm[R], vr[R], va[R], vc[R];
+  for (int q = 0; q < R; ++q) vm[q] = hn::Set(d, mu[q]), vr[q] = hn::Set(d, rs[q]), va[q] = hn::Zero(d), vc[q] = va[q];
   int64_t j = 0;
-  for (; j + 2 * L <= n; j += 2 * L) {
-    BackwardStep<kW, kAcc>(d, g, x, w, j, vm, vr, a0, c0, pw, pb);
-    BackwardStep<kW, kAcc>(d, g, x, w, j + L, vm, vr, a1, c1, pw, pb);
-  }
-  for (; j + L <= n; j += L) BackwardStep<kW, kAcc>(d, g, x, w, j, vm, vr, a0, c0, pw, pb);
-  T a = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
-  T c = hn::GetLane(hn::SumOfLanes(d, hn::Add(c0, c1)));
-  for (; j < n; ++j) {
-    const T xh = (x[j] - mu) * rs;
-    const T gw = kW ? g[j] * w[j] : g[j];
-    a += gw;
-    c += gw * xh;
+  for (; j + L <= n; j += L) {
+    V wv = hn::Zero(d);
+    if constexpr (kW) wv = hn::LoadU(d, w + j);
+    V sgx = hn::Zero(d), sg = hn::Zero(d);
+    for (int q = 0; q < R; ++q) {
+      const V gv = hn::LoadU(d, g + q * n + j);
+      const V xh = hn::Mul(hn::Sub(hn::LoadU(d, x + q * n + j), vm[q]), vr[q]);
+      const V gw = kW ? hn::Mul(gv, wv) : gv;
+      va[q] = hn::Add(va[q], gw);
+      vc[q] = hn::MulAdd(gw, xh, vc[q]);
+      if constexpr (kAcc) {
+        sgx = hn::MulAdd(gv, xh, sgx);
+        sg = hn::Add(sg, gv);
+      }
+    }
     if constexpr (kAcc) {
-      pw[j] += g[j] * xh;
-      pb[j] += g[j];
+      hn::StoreU(hn::Add(hn::LoadU(d, pw + j), sgx), d, pw + j);
+      hn::StoreU(hn::Add(hn::LoadU(d, pb + j), sg), d, pb + j);
+    }
+  }
+  T a[R], c[R];
+  for (int q = 0; q < R; ++q) {
+    a[q] = hn::GetLane(hn::SumOfLanes(d, va[q]));
+    c[q] = hn::GetLane(hn::SumOfLanes(d, vc[q]));
+  }
+  for (; j < n; ++j) {
+    T sgx = 0, sg = 0;
+    for (int q = 0; q < R; ++q) {
+      const T gq = g[q * n + j];
+      const T xh = (x[q * n + j] - mu[q]) * rs[q];
+      const T gw = kW ? gq * w[j] : gq;
+      a[q] += gw;
+      c[q] += gw * xh;
+      sgx += gq * xh;
+      sg += gq;
+    }
+    if constexpr (kAcc) {
+      pw[j] += sgx;
+      pb[j] += sg;
     }
   }
   if (!dx) return;
-  const T ma = a / T(n), k = c / T(n) * rs;
-  const auto vma = hn::Set(d, ma), vk = hn::Set(d, k);
-  j = 0;
-  for (; j + L <= n; j += L) {
-    const auto gv = hn::LoadU(d, g + j);
-    const auto xh = hn::Mul(hn::Sub(hn::LoadU(d, x + j), vm), vr);
-    auto gw = gv;
-    if constexpr (kW) gw = hn::Mul(gv, hn::LoadU(d, w + j));
-    hn::StoreU(hn::NegMulAdd(xh, vk, hn::Mul(hn::Sub(gw, vma), vr)), d, dx + j);
+  for (int q = 0; q < R; ++q) {
+    const T* gq = g + q * n;
+    const T* xq = x + q * n;
+    T* dq = dx + q * n;
+    const T ma = a[q] / T(n), k = c[q] / T(n) * rs[q];
+    const V vma = hn::Set(d, ma), vk = hn::Set(d, k);
+    for (j = 0; j + L <= n; j += L) {
+      const V gv = hn::LoadU(d, gq + j);
+      const V xh = hn::Mul(hn::Sub(hn::LoadU(d, xq + j), vm[q]), vr[q]);
+      V gw = gv;
+      if constexpr (kW) gw = hn::Mul(gv, hn::LoadU(d, w + j));
+      hn::StoreU(hn::NegMulAdd(xh, vk, hn::Mul(hn::Sub(gw, vma), vr[q])), d, dq + j);
+    }
+    for (; j < n; ++j) {
+      const T xh = (xq[j] - mu[q]) * rs[q];
+      const T gw = kW ? gq[j] * w[j] : gq[j];
+      dq[j] = (gw - ma) * rs[q] - xh * k;
+    }
   }
-  for (; j < n; ++j) {
-    const T xh = (x[j] - mu) * rs;
-    const T gw = kW ? g[j] * w[j] : g[j];
-    dx[j] = (gw - ma) * rs - xh * k;
-  }
+}
+
+// Dispatches the four (weight?, accumulate?) variants of BackwardRows.
+template <int R, class D, class T = hn::TFromD<D>>
+HWY_INLINE void BackwardRowsAny(D d, const T* g, const T* x, const T* w, int64_t n, const T* mu, const T* rs, T* dx,
+                                T* pw, T* pb) {
+  if (w && pw) BackwardRows<R, true, true>(d, g, x, w, n, mu, rs, dx, pw, pb);
+  else if (w) BackwardRows<R, true, false>(d, g, x, w, n, mu, rs, dx, pw, pb);
+  else if (pw) BackwardRows<R, false, true>(d, g, x, w, n, mu, rs, dx, pw, pb);
+  else BackwardRows<R, false, false>(d, g, x, w, n, mu, rs, dx, pw, pb);
 }
 
 template <class T>
@@ -198,15 +223,13 @@ void BackwardT(const T* g, const T* x, const T* mean, const T* rstd, const T* w,
     for (int64_t blk = b0; blk < b1; ++blk) {
       T* pw = acc ? partial.data() + 2 * blk * n : nullptr;
       T* pb = acc ? pw + n : nullptr;
-      for (int64_t r = blk * block; r < std::min(rows, (blk + 1) * block); ++r) {
-        T* dxr = dx ? dx + r * n : nullptr;
-        const T* gr = g + r * n;
-        const T* xr = x + r * n;
-        if (w && acc) BackwardRow<true, true>(d, gr, xr, w, n, mean[r], rstd[r], dxr, pw, pb);
-        else if (w) BackwardRow<true, false>(d, gr, xr, w, n, mean[r], rstd[r], dxr, pw, pb);
-        else if (acc) BackwardRow<false, true>(d, gr, xr, w, n, mean[r], rstd[r], dxr, pw, pb);
-        else BackwardRow<false, false>(d, gr, xr, w, n, mean[r], rstd[r], dxr, pw, pb);
-      }
+      // Rows in pairs (the partial dw / db rows are touched once per pair), then a last single row.
+      const int64_t r_end = std::min(rows, (blk + 1) * block);
+      int64_t r = blk * block;
+      for (; r + 2 <= r_end; r += 2)
+        BackwardRowsAny<2>(d, g + r * n, x + r * n, w, n, mean + r, rstd + r, dx ? dx + r * n : nullptr, pw, pb);
+      if (r < r_end)
+        BackwardRowsAny<1>(d, g + r * n, x + r * n, w, n, mean + r, rstd + r, dx ? dx + r * n : nullptr, pw, pb);
     }
   });
   if (!acc) return;
