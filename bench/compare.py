@@ -13,12 +13,15 @@ Measurement protocol (both sides):
     default, its best level: torch 1.13 does not fall back, it dies with SIGILL), OMP_WAIT_POLICY=
     PASSIVE, libtcmalloc_minimal preloaded, out= variants where they exist;
   * medians over --repetitions repetitions of at least --min-time seconds each;
-  * families interleave: attn's program for one family, then PyTorch for the same family.
+  * one op at a time, attn then PyTorch back to back, each op started when other processes use
+    less than --quiet cores, and repeated (--retries) when they used more during its run; the
+    table's last column is that foreign load (cores) during the kept run.
 PyTorch runs in a child process (this script with --torch-worker) because its environment must
 be set before it starts.
 
 Usage: bench/compare.py --build build-bench [--repetitions 7] [--min-time 0.2] [--threads 2]
-                        [--filter REGEX] [--wait-load 1.5] [--json out.json] [--write-readme]
+                        [--filter REGEX] [--wait-load 1.5] [--quiet 0.1] [--retries 2]
+                        [--json out.json] [--write-readme]
 """
 import argparse
 import datetime
@@ -259,11 +262,12 @@ def split_name(run_name):
     return parts[0], parts[1], parts[2]  # op, impl, shape ("/real_time" suffix dropped)
 
 
-def run_gbench(binary, args, env):
+def run_gbench(binary, names, args, env):
+    """Runs the benchmarks `names` ("<op>/<impl>/<shape>") of one program."""
+    regex = "^(" + "|".join(re.escape(n) for n in names) + ")(/real_time)?$"
     cmd = [str(binary), "--benchmark_format=json", f"--benchmark_repetitions={args.repetitions}",
-           f"--benchmark_min_time={args.min_time}", "--benchmark_report_aggregates_only=true"]
-    if args.filter:
-        cmd.append(f"--benchmark_filter={args.filter}")
+           f"--benchmark_min_time={args.min_time}", "--benchmark_report_aggregates_only=true",
+           f"--benchmark_filter={regex}"]
     print(f"compare: running {' '.join(cmd)}", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -288,10 +292,58 @@ def run_gbench(binary, args, env):
 
 def list_cases(binary, args, env):
     cmd = [str(binary), "--benchmark_list_tests=true"]
-    if args.filter:
-        cmd.append(f"--benchmark_filter={args.filter}")
     out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
-    return [split_name(line.strip()) for line in out.splitlines() if line.strip()]
+    cases = [split_name(line.strip()) for line in out.splitlines() if line.strip()]
+    return [c for c in cases if not args.filter or re.search(args.filter, "/".join(c))]
+
+
+class CpuMeter:
+    """CPU time used on the machine by anything but this script and its children ("foreign" load,
+    in cores), from /proc/stat minus our own CPU time. Other work on a 2-core machine slows both
+    libraries unevenly (a descheduled OpenMP thread stalls a whole parallel region), so every
+    measurement is gated on, and annotated with, the foreign load."""
+
+    def __init__(self):
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.worker_pid = None
+
+    def _busy(self):
+        f = [int(x) for x in pathlib.Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        # user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait
+        return (sum(f[:8]) - f[3] - f[4]) / self.tick
+
+    def _own(self):
+        import resource
+        t = os.times()
+        own = t.user + t.system
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own += ru.ru_utime + ru.ru_stime
+        if self.worker_pid:
+            try:
+                st = pathlib.Path(f"/proc/{self.worker_pid}/stat").read_text().rsplit(")", 1)[1].split()
+                own += (int(st[11]) + int(st[12])) / self.tick  # utime, stime
+            except (OSError, IndexError):
+                pass
+        return own
+
+    def snap(self):
+        return time.monotonic(), self._busy(), self._own()
+
+    @staticmethod
+    def foreign(s0, s1):
+        wall = max(s1[0] - s0[0], 1e-6)
+        return max(0.0, ((s1[1] - s0[1]) - (s1[2] - s0[2])) / wall)
+
+    def wait_quiet(self, limit, deadline):
+        """Waits until the foreign load over 2 s is below `limit` cores (or the deadline passes)."""
+        while True:
+            s0 = self.snap()
+            time.sleep(2.0)
+            f = self.foreign(s0, self.snap())
+            if f <= limit or time.time() >= deadline:
+                return f
+            print(f"compare: other processes use {f:.2f} cores; waiting for quiet", file=sys.stderr, flush=True)
+            time.sleep(8.0)
 
 
 def wait_for_load(limit, max_minutes):
@@ -345,7 +397,7 @@ def fmt_ratio(v):
     return "" if v is None else f"{v:.2f}x"
 
 
-def build_rows(cases, attn, torch_res):
+def build_rows(cases, attn, torch_res, noise):
     """One row per (op, shape): medians of every impl and the ratios."""
     keys = []
     for op, impl, shape in cases:
@@ -371,7 +423,7 @@ def build_rows(cases, attn, torch_res):
         t = torch_res.get(f"{op}/{shape}", {})
         r = {"op": op, "shape": shape, "fast_us": med("fast", op, shape), "ref_us": med("ref", op, shape),
              "sgemm_us": med("sgemm", op, shape), "torch_us": t.get("median_us"), "torch_error": t.get("error"),
-             "cv_fast": (attn.get((op, "fast", shape)) or {}).get("cv")}
+             "cv_fast": (attn.get((op, "fast", shape)) or {}).get("cv"), "noise": noise.get(op)}
         r["fast_over_ref"] = r["ref_us"] / r["fast_us"] if r["ref_us"] and r["fast_us"] else None
         r["vs_torch"] = r["torch_us"] / r["fast_us"] if r["torch_us"] and r["fast_us"] else None
         if op in MATMUL_OPS:
@@ -389,7 +441,7 @@ def build_rows(cases, attn, torch_res):
 def table(rows):
     head = ["op", "shape", "attn fast", "attn ref", "PyTorch", "raw sgemm", "fast/ref speedup",
             "attn vs PyTorch", "GFLOP/s attn / torch / sgemm", "% of sgemm peak attn / torch / sgemm",
-            "attn / sgemm (same shape)"]
+            "attn / sgemm (same shape)", "other CPU load"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in rows:
         gfl = pct = same = ""
@@ -403,7 +455,7 @@ def table(rows):
         lines.append("| " + " | ".join([OPS.get(r["op"], r["op"]), r["shape"], fmt_us(r["fast_us"]),
                                         fmt_us(r["ref_us"]), torch_cell, fmt_us(r["sgemm_us"]),
                                         fmt_ratio(r["fast_over_ref"]), fmt_ratio(r["vs_torch"]), gfl, pct,
-                                        same]) + " |")
+                                        same, "" if r["noise"] is None else f"{r['noise']:.2f}"]) + " |")
     return "\n".join(lines)
 
 
@@ -514,6 +566,10 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     ap.add_argument("--wait-load", type=float, default=0.0,
                     help="wait (up to 20 min) until the 1-minute load is below this before starting")
+    ap.add_argument("--quiet", type=float, default=0.1,
+                    help="most CPU (in cores) other processes may use during a measurement before it is repeated")
+    ap.add_argument("--retries", type=int, default=2, help="repeats of a measurement disturbed by other processes")
+    ap.add_argument("--max-wait", type=float, default=30, help="minutes to wait for quiet in all, then run anyway")
     ap.add_argument("--json", default="", help="also write every result to this JSON file")
     ap.add_argument("--write-readme", action="store_true", help="rewrite bench/README.md with this run")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
@@ -551,35 +607,62 @@ def main():
             worker.wait()
             worker = None
 
-    all_cases, attn, torch_res, context = [], {}, {}, {}
+    meter = CpuMeter()
+    meter.worker_pid = worker.pid if worker else None
+    deadline = time.time() + 60 * args.max_wait
+    all_cases, attn, torch_res, context, noise = [], {}, {}, {}, {}
+
+    def run_torch(names):
+        nonlocal worker
+        if not worker:
+            return {}
+        worker.stdin.write(json.dumps({"cases": names, "min_time": args.min_time,
+                                       "repetitions": args.repetitions}) + "\n")
+        worker.stdin.flush()
+        reply = worker.stdout.readline()
+        if not reply:
+            print(f"compare: the PyTorch worker died (exit {worker.wait()}); no PyTorch numbers from here on",
+                  file=sys.stderr)
+            worker = None
+            return {n: {"error": "PyTorch worker died"} for n in names}
+        return json.loads(reply)["results"]
+
     for prog in programs:
         cases = list_cases(prog, args, env)
-        if not cases:
-            continue
         all_cases += cases
-        context, res = run_gbench(prog, args, env)
-        attn.update(res)
-        if worker:
-            names = sorted({f"{op}/{shape}" for op, impl, shape in cases}, key=lambda n: [c[0] + "/" + c[2] for c in cases].index(n))
-            worker.stdin.write(json.dumps({"cases": names, "min_time": args.min_time,
-                                           "repetitions": args.repetitions}) + "\n")
-            worker.stdin.flush()
-            reply = worker.stdout.readline()
-            if not reply:
-                print(f"compare: the PyTorch worker died (exit {worker.wait()}); no PyTorch numbers from here on",
-                      file=sys.stderr)
-                torch_res.update({n: {"error": "PyTorch worker died"} for n in names})
-                worker = None
-                continue
-            torch_res.update(json.loads(reply)["results"])
+        ops = list(dict.fromkeys(op for op, _, _ in cases))
+        for op in ops:
+            op_cases = [c for c in cases if c[0] == op]
+            names = ["/".join(c) for c in op_cases]
+            torch_names = list(dict.fromkeys(f"{o}/{shape}" for o, _, shape in op_cases))
+            # One op at a time, attn then PyTorch back to back, on a quiet machine; a run disturbed
+            # by other processes is repeated (up to --retries times) and the least disturbed kept.
+            best = None
+            for attempt in range(args.retries + 1):
+                meter.wait_quiet(args.quiet, deadline)
+                s0 = meter.snap()
+                ctx, res = run_gbench(prog, names, args, env)
+                tres = run_torch(torch_names)
+                f = meter.foreign(s0, meter.snap())
+                if best is None or f < best[0]:
+                    best = (f, ctx, res, tres)
+                if f <= args.quiet:
+                    break
+                print(f"compare: {op}: other processes used {f:.2f} cores during the run; "
+                      f"{'repeating' if attempt < args.retries else 'keeping the least disturbed run'}",
+                      file=sys.stderr, flush=True)
+            f, context, res, tres = best
+            attn.update(res)
+            torch_res.update(tres)
+            noise[op] = f
     if worker:
         worker.stdin.close()
         worker.wait()
 
     meta = {"aten_cpu_capability_env": torch_env(args.threads).get("ATEN_CPU_CAPABILITY"), "machine": machine_info(), "gbench_context": context, "torch": torch_meta, "threads": args.threads,
             "repetitions": args.repetitions, "min_time": args.min_time, "load_before": load_before,
-            "load_after": os.getloadavg()[0], "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
-    rows, peak = build_rows(all_cases, attn, torch_res)
+            "load_after": os.getloadavg()[0], "noise": noise, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    rows, peak = build_rows(all_cases, attn, torch_res, noise)
     print()
     print("\n".join(machine_lines(meta)))
     print()

@@ -56,7 +56,8 @@ from . import functional  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from .autograd import gradcheck  # noqa: E402,F401
-from .serialization import load_file, load_metadata, save_file  # noqa: E402,F401
+from . import io  # noqa: E402
+from .io import load_file, load_metadata, save_file  # noqa: E402,F401
 
 # torch-style top-level ops (attn.matmul, attn.softmax, ...): everything in attn.functional.
 from .functional import *  # noqa: E402,F401,F403

@@ -50,7 +50,9 @@ Shape to_shape(py::handle h);
 std::vector<int64_t> to_int_list(py::handle h);
 
 void bind_tensor(py::module_& m);
-// One function per op family (python/csrc/ops_<family>.cc), binding into attn._attn.F.
+// One function per op family (include/attn/ops/<family>.h), binding into attn._attn.F. Files:
+// ops_elementwise, ops_unary, ops_compare, ops_reduce, ops_loss .cc hold one family each;
+// ops_nn.cc holds softmax, normalization, linalg and dropout; ops_index.cc index, shape and sort.
 void bind_ops_elementwise(py::module_& F);
 void bind_ops_unary(py::module_& F);
 void bind_ops_compare(py::module_& F);

@@ -64,6 +64,16 @@ void bind_nn(py::module_& m) {
   using ModuleCls = py::class_<nn::Module, PyModule, std::shared_ptr<nn::Module>>;
   ModuleCls mod(nnm, "Module", py::dynamic_attr(), "Base of all layers (torch.nn.Module); see attn.nn.Module.");
   mod.def(py::init<>())
+      // False until Module.__init__ ran (a subclass that assigns attributes before calling
+      // super().__init__() would otherwise reach C++ through a null pointer).
+      .def_static("_is_constructed", [](py::handle obj) {
+        // The check pybind11 itself makes after __init__ ("__init__() must be called when
+        // overriding __init__"), available here while __init__ is still running.
+        auto* inst = reinterpret_cast<py::detail::instance*>(obj.ptr());
+        for (auto v_h : py::detail::values_and_holders(inst))
+          if (!v_h.holder_constructed()) return false;
+        return true;
+      })
       .def("_register_parameter", [](nn::Module& self, const std::string& name, const Tensor& t, bool requires_grad) {
         return self.register_parameter(name, t, requires_grad);
       }, py::arg("name"), py::arg("param"), py::arg("requires_grad") = true)

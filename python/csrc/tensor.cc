@@ -176,7 +176,12 @@ such as attn.zeros / attn.randn. t.numpy() is a zero-copy numpy view.)doc");
       // --- copies and conversions ----------------------------------------------------------------
       .def("clone", &Tensor::clone, release_gil())
       .def("contiguous", &Tensor::contiguous, release_gil())
-      .def("to", [](const Tensor& x, py::object dtype) { return x.to(to_dtype(dtype)); }, py::arg("dtype"))
+      // to("cpu") / cpu() are no-ops (attn tensors live on the CPU), so device-generic PyTorch code runs.
+      .def("to", [](const Tensor& x, py::object dtype) {
+        if (py::isinstance<py::str>(dtype) && dtype.cast<std::string>() == "cpu") return x;
+        return x.to(to_dtype(dtype));
+      }, py::arg("dtype"))
+      .def("cpu", [](const Tensor& x) { return x; })
       .def("type", [](const Tensor& x, py::object dtype) { return x.to(to_dtype(dtype)); }, py::arg("dtype"))
       .def("float", [](const Tensor& x) { return x.to(kFloat32); })
       .def("double", [](const Tensor& x) { return x.to(kFloat64); })
@@ -184,11 +189,13 @@ such as attn.zeros / attn.randn. t.numpy() is a zero-copy numpy view.)doc");
       .def("bool", [](const Tensor& x) { return x.to(kBool); })
       .def("byte", [](const Tensor& x) { return x.to(kUInt8); })
       .def("numpy", &tensor_to_numpy)
-      .def("__array__", [](const Tensor& x, py::object dtype) -> py::object {
+      .def("__array__", [](const Tensor& x, py::object dtype, py::object copy) -> py::object {
             py::object a = tensor_to_numpy(x.detach());
-            if (!dtype.is_none()) a = a.attr("astype")(dtype, py::arg("copy") = false);
+            const bool want_copy = !copy.is_none() && copy.cast<bool>();
+            if (!dtype.is_none()) a = a.attr("astype")(dtype, py::arg("copy") = want_copy);
+            else if (want_copy) a = a.attr("copy")();
             return a;
-          }, py::arg("dtype") = py::none())
+          }, py::arg("dtype") = py::none(), py::arg("copy") = py::none())
       .def("item", [](const Tensor& x) { return item_of(x); })
       .def("tolist", [](const Tensor& x) -> py::object {
         if (x.dim() == 0) return item_of(x);

@@ -137,7 +137,6 @@ Tensor eye(int64_t n, int64_t m, DType dtype) {
 
 template <class T>
 Tensor tensor(const std::vector<T>& values, Shape shape) {
-  if (shape.empty() && values.size() != 1) shape = {int64_t(values.size())};
   ATTN_CHECK(shape_numel(shape) == int64_t(values.size()), "tensor: ", values.size(),
              " values do not fill shape ", shape_str(shape));
   Tensor t = empty(shape, dtype_of_v<T>);
@@ -151,7 +150,6 @@ template Tensor tensor<int64_t>(const std::vector<int64_t>&, Shape);
 template Tensor tensor<uint8_t>(const std::vector<uint8_t>&, Shape);
 template <>
 Tensor tensor<bool>(const std::vector<bool>& values, Shape shape) {
-  if (shape.empty() && values.size() != 1) shape = {int64_t(values.size())};
   ATTN_CHECK(shape_numel(shape) == int64_t(values.size()), "tensor: ", values.size(),
              " values do not fill shape ", shape_str(shape));
   Tensor t = empty(shape, kBool);
@@ -162,6 +160,7 @@ Tensor tensor<bool>(const std::vector<bool>& values, Shape shape) {
 Tensor tensor(std::initializer_list<float> values, Shape shape) {
   return tensor(std::vector<float>(values), std::move(shape));
 }
+Tensor tensor(std::initializer_list<float> values) { return tensor(std::vector<float>(values)); }
 
 Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, std::function<void(void*)> deleter) {
   ATTN_CHECK(strides.empty() || strides.size() == shape.size(), "from_blob: shape ", shape_str(shape),

@@ -11,7 +11,8 @@ namespace {
 using testing::all_close;
 using testing::all_equal;
 
-Tensor bools(std::vector<bool> v, Shape shape = {}) { return tensor(v, std::move(shape)); }
+Tensor bools(std::vector<bool> v) { return tensor(v); }
+Tensor bools(std::vector<bool> v, Shape shape) { return tensor(v, std::move(shape)); }
 
 std::string error_of(const std::function<void()>& f) {
   try {

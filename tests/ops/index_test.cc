@@ -20,7 +20,8 @@ void expect_error(const std::function<void()>& f, const std::vector<std::string>
   }
 }
 
-Tensor i64(std::vector<int64_t> v, Shape s = {}) { return tensor(v, std::move(s)); }
+Tensor i64(std::vector<int64_t> v) { return tensor(v); }
+Tensor i64(std::vector<int64_t> v, Shape s) { return tensor(v, std::move(s)); }
 
 // Forward values are copies (exact). Gradients are index-adds of at most 3 float32 terms, which
 // PyTorch may sum in another order: 1e-6.

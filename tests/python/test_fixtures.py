@@ -72,7 +72,10 @@ def test_softmax(case):
     fx = fixture("softmax", case)
     meta = attn.load_metadata(_path("softmax", case))
     op = getattr(F, meta["op"])
-    check(fx, lambda x: op(x, dim=int(meta["dim"])), ["x"])
+    # *_large: logits ~30 * N(0, 1), so log-probabilities reach ~-120, where one float32 ulp is
+    # 7.6e-6; the absolute tolerance follows the magnitude.
+    tol = dict(atol=2e-5) if case.endswith("large") else {}
+    check(fx, lambda x: op(x, dim=int(meta["dim"])), ["x"], **tol)
 
 
 def _path(family, case):

@@ -205,6 +205,8 @@ def test_properties_and_conversions():
     assert t[1, 2].item() == 5.0 and isinstance(t[1, 2].item(), float)
     assert isinstance(attn.tensor(3).item(), int) and isinstance(attn.tensor(True).item(), bool)
     assert float(t[0, 1]) == 1.0 and int(t[1, 0]) == 3
+    assert t.to("cpu").tolist() == t.tolist() and t.cpu().shape == (2, 3)  # device-generic code runs
+    assert np.array(t, dtype=np.float64).dtype == np.float64
     with pytest.raises(ValueError, match="ambiguous"):
         bool(t)
     with pytest.raises(RuntimeError, match="one element"):

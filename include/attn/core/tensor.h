@@ -138,9 +138,12 @@ Tensor arange(double end, DType dtype = kInt64);
 Tensor arange(double start, double end, double step = 1.0, DType dtype = kInt64);
 Tensor linspace(double start, double end, int64_t steps, DType dtype = kFloat32);
 Tensor eye(int64_t n, int64_t m = -1, DType dtype = kFloat32);
-// Copies values into a new tensor; shape defaults to 1-D.
-template <class T> Tensor tensor(const std::vector<T>& values, Shape shape = {});
-Tensor tensor(std::initializer_list<float> values, Shape shape = {});
+// Copies values into a new tensor: 1-D without a shape (torch.tensor([..])), otherwise exactly
+// `shape` ({} gives a 0-d tensor and needs one value).
+template <class T> Tensor tensor(const std::vector<T>& values, Shape shape);
+template <class T> Tensor tensor(const std::vector<T>& values) { return tensor(values, Shape{int64_t(values.size())}); }
+Tensor tensor(std::initializer_list<float> values);
+Tensor tensor(std::initializer_list<float> values, Shape shape);
 // Wraps external memory without copying; `deleter` runs when the last view dies.
 Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, std::function<void(void*)> deleter);
 Shape contiguous_strides(const Shape& shape);

@@ -45,6 +45,8 @@ class Parameter(Tensor):
 
 
 def _module_setattr(self, name, value):
+    if isinstance(value, (Parameter, Module)) and not Module._is_constructed(self):
+        raise AttributeError(f"cannot assign {type(value).__name__} '{name}' before Module.__init__() call")
     if isinstance(value, Parameter):
         handle = self._register_parameter(name, value, value.requires_grad)
         value = Parameter._wrap(handle)
@@ -79,6 +81,17 @@ def _forward_missing(self, *args, **kwargs):
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
+_cpp_repr = Module.__repr__
+
+
+def _module_repr(self):
+    # Tracebacks print modules whose __init__ failed before super().__init__(): no C++ object yet.
+    if not Module._is_constructed(self):
+        return f"<{type(self).__name__} (Module.__init__ not called)>"
+    return _cpp_repr(self)
+
+
+Module.__repr__ = _module_repr
 Module.__setattr__ = _module_setattr
 Module.__call__ = _module_call
 Module.register_buffer = _register_buffer
