@@ -27,6 +27,7 @@ test: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory build
+	$(BUILD)/apps/attn/attn --version
 	$(BUILD)/apps/attn/attn demo
 
 bench: deps

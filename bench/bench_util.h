@@ -78,13 +78,13 @@ inline void set_flops(benchmark::State& state, double flops_per_iter) {
 }  // namespace attn::bench
 
 // The main() of every bench program: threads and context, then the program's registrations.
-#define ATTN_BENCH_MAIN(register_fn)                              \
-  int main(int argc, char** argv) {                               \
-    benchmark::Initialize(&argc, argv);                           \
+#define ATTN_BENCH_MAIN(register_fn)                                  \
+  int main(int argc, char** argv) {                                   \
+    benchmark::Initialize(&argc, argv);                               \
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1; \
-    attn::bench::setup_threads_and_context();                     \
-    register_fn();                                                \
-    benchmark::RunSpecifiedBenchmarks();                          \
-    benchmark::Shutdown();                                        \
-    return 0;                                                     \
+    attn::bench::setup_threads_and_context();                         \
+    register_fn();                                                    \
+    benchmark::RunSpecifiedBenchmarks();                              \
+    benchmark::Shutdown();                                            \
+    return 0;                                                         \
   }

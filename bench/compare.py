@@ -377,7 +377,8 @@ def machine_info():
         pass
     try:
         mem = pathlib.Path("/proc/meminfo").read_text()
-        info["mem_total"] = re.search(r"MemTotal:\s*(.*)", mem).group(1).strip()
+        kib = int(re.search(r"MemTotal:\s*(\d+)", mem).group(1))
+        info["mem_total"] = f"{kib / 2**20:.1f} GiB"
     except (OSError, AttributeError):
         pass
     return info
@@ -503,7 +504,7 @@ def machine_lines(meta):
         f"- Protocol: median of {meta['repetitions']} repetitions, each at least {meta['min_time']} s of iterations; "
         f"wall-clock time per call",
         f"- 1-minute load average: {meta['load_before']:.2f} before the run, {meta['load_after']:.2f} after "
-        f"(2 cores; other work on the machine shows up as noise)",
+        f"(includes the benchmark itself; the per-op *other CPU load* column is the precise measure)",
         f"- Date: {meta['date']}",
     ]
     return lines
@@ -530,6 +531,16 @@ What is compared:
 - forward+backward: `y = op(x); y.backward(dy)` through each library's autograd, then the
   gradients are cleared (`x.grad = None`), so every iteration allocates its gradients.
 
+Protocol, so that the two libraries meet on equal terms: the same thread count everywhere,
+`OPENBLAS_CORETYPE` removed from the environment (OpenBLAS picks its kernels from cpuid), PyTorch
+with `OMP_WAIT_POLICY=PASSIVE`, `libtcmalloc_minimal` preloaded and `ATEN_CPU_CAPABILITY=avx512`
+where the CPU has AVX-512 (attn keeps libgomp's default wait policy and its own allocator). The
+script measures one op at a time, attn then PyTorch back to back, starts an op only when other
+processes use less than `--quiet` cores (0.1 by default, read from /proc/stat) and repeats an op
+whose run they disturbed; the *other CPU load* column is that foreign load, in cores, during the
+kept run. On a 2-core machine a single compile job in the background can slow a 2-thread kernel
+several times over (a descheduled OpenMP thread stalls the whole parallel region).
+
 Columns: times are medians per call. *fast/ref speedup* = ref time / fast time. *attn vs
 PyTorch* = PyTorch time / attn time (above 1x: attn is faster). Matmul rows give GFLOP/s
 (2mnk / time) of attn, PyTorch and raw sgemm, the same as a percentage of the raw-sgemm peak of
@@ -538,7 +549,16 @@ the same shape.
 """
 
 
+NOTES_MARKER = "<!-- Everything below this line is kept when compare.py rewrites this file. -->"
+
+
 def write_readme(path, meta, rows, peak):
+    # Hand-written notes (analysis of the numbers) below the marker survive a rewrite.
+    notes = ""
+    if path.exists():
+        old = path.read_text()
+        if NOTES_MARKER in old:
+            notes = old[old.index(NOTES_MARKER) + len(NOTES_MARKER):].lstrip("\n")
     lines = [README_HEAD, "## Machine and protocol", ""] + machine_lines(meta) + [""]
     lines += ["## Results", ""]
     if peak:
@@ -550,8 +570,8 @@ def write_readme(path, meta, rows, peak):
         lines += ["## Targets", ""]
         lines += [f"- {'met' if ok else '**NOT met**'}: {text}" for ok, text in tg]
         lines += [""]
-    lines += ["Raw results of every repetition: `bench/compare.py ... --json results.json`.", ""]
-    path.write_text("\n".join(lines))
+    lines += ["Raw results of every repetition: `bench/compare.py ... --json results.json`.", "", NOTES_MARKER, ""]
+    path.write_text("\n".join(lines) + notes)
     print(f"compare: wrote {path}", file=sys.stderr)
 
 
@@ -572,11 +592,19 @@ def main():
     ap.add_argument("--max-wait", type=float, default=30, help="minutes to wait for quiet in all, then run anyway")
     ap.add_argument("--json", default="", help="also write every result to this JSON file")
     ap.add_argument("--write-readme", action="store_true", help="rewrite bench/README.md with this run")
+    ap.add_argument("--from-json", default="", help="re-render the table (and README) from a --json file, no run")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.torch_worker:
         return torch_worker(args.threads)
+    if args.from_json:
+        saved = json.loads(pathlib.Path(args.from_json).read_text())
+        meta, rows, peak = saved["meta"], saved["rows"], saved.get("peak")
+        print(table(rows))
+        if args.write_readme:
+            write_readme(ROOT / "bench" / "README.md", meta, rows, peak)
+        return 0
 
     build = pathlib.Path(args.build)
     if not build.is_absolute():
@@ -674,7 +702,7 @@ def main():
         print(f"{'met    ' if ok else 'NOT MET'}  {text}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(
-            {"meta": meta, "rows": rows, "attn": {"/".join(k): v for k, v in attn.items()}, "torch": torch_res},
+            {"meta": meta, "rows": rows, "peak": peak, "attn": {"/".join(k): v for k, v in attn.items()}, "torch": torch_res},
             indent=1))
     if args.write_readme:
         write_readme(ROOT / "bench" / "README.md", meta, rows, peak)

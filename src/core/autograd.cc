@@ -77,7 +77,9 @@ namespace {
 
 // True when nothing else can observe t's buffer: we may then update it in place or adopt it.
 bool exclusively_owned(const Tensor& t) {
-  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.storage_offset() == 0 && t.is_contiguous();
+  // impl().storage, not storage(): the latter returns a copy of the shared_ptr (count + 1).
+  return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1 && t.storage_offset() == 0 &&
+         t.is_contiguous();
 }
 
 void accumulate(Tensor& slot, Tensor g) {

@@ -3,7 +3,8 @@
 // are contiguous for every operand, then calls
 //     inner(offsets, n, inner_strides)
 // once per innermost row, where offsets[k] is operand k's element offset of the row start.
-// Rows are distributed over threads; each row is written by one thread, so results do not
+// Rows (or, when there are fewer rows than threads, blocks of a row) are distributed over threads;
+// each element is written by one thread with the same code, so results do not
 // depend on the thread count.
 #pragma once
 #include <array>
@@ -58,18 +59,44 @@ void strided_for_each(const std::vector<int64_t>& shape, const std::array<const 
   for (int64_t d = 0; d + 1 < nd; ++d) rows *= L.shape[d];
   std::array<int64_t, N> inner_strides;
   for (size_t k = 0; k < N; ++k) inner_strides[k] = L.strides[k][nd - 1];
+  // Offsets of row r's start, by decomposing r over the outer dims.
+  auto row_offsets = [&](int64_t r) {
+    std::array<int64_t, N> off{};
+    for (int64_t d = nd - 2; d >= 0; --d) {
+      const int64_t i = r % L.shape[d];
+      r /= L.shape[d];
+      for (size_t k = 0; k < N; ++k) off[k] += i * L.strides[k][d];
+    }
+    return off;
+  };
+
+  // Few long rows (a contiguous tensor is one row): split each row into blocks so every thread
+  // gets work. inner() is elementwise, so the split never changes a result.
+  const int64_t nt = get_num_threads();
+  if (rows < nt && n_inner >= 2 * grain_elems) {
+    const int64_t block = std::max<int64_t>(grain_elems, ((n_inner + nt - 1) / nt + 63) / 64 * 64);
+    const int64_t per_row = (n_inner + block - 1) / block;
+    parallel_for(0, rows * per_row, 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t r = u / per_row, b0 = (u % per_row) * block, len = std::min(block, n_inner - b0);
+        std::array<int64_t, N> off = row_offsets(r);
+        for (size_t k = 0; k < N; ++k) off[k] += b0 * inner_strides[k];
+        inner(off, len, inner_strides);
+      }
+    });
+    return;
+  }
+
   const int64_t grain_rows = std::max<int64_t>(1, grain_elems / std::max<int64_t>(n_inner, 1));
   parallel_for(0, rows, grain_rows, [&](int64_t r0, int64_t r1) {
-    // Decompose r0 into an index over the outer dims once, then step it like an odometer.
+    // Decompose r0 once, then step the index like an odometer.
     std::vector<int64_t> idx(nd > 1 ? nd - 1 : 1, 0);
     int64_t rem = r0;
     for (int64_t d = nd - 2; d >= 0; --d) {
       idx[d] = rem % L.shape[d];
       rem /= L.shape[d];
     }
-    std::array<int64_t, N> off{};
-    for (size_t k = 0; k < N; ++k)
-      for (int64_t d = 0; d + 1 < nd; ++d) off[k] += idx[d] * L.strides[k][d];
+    std::array<int64_t, N> off = row_offsets(r0);
     for (int64_t r = r0; r < r1; ++r) {
       inner(off, n_inner, inner_strides);
       for (int64_t d = nd - 2; d >= 0; --d) {

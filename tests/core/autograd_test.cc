@@ -114,3 +114,28 @@ TEST(Autograd, GradcheckCatchesAWrongGradient) {
 
 }  // namespace
 }  // namespace attn
+
+namespace attn {
+namespace {
+
+// The engine adopts or updates gradient buffers in place when nothing else holds them; a
+// gradient tensor that reaches several inputs at once must still be summed, not aliased.
+TEST(Autograd, SharedGradientTensorsAreNotAliased) {
+  Tensor x = tensor({1.0, 2.0, 3.0}).to(kFloat64).requires_grad_();
+  Tensor a = x * 2.0;
+  Tensor y = (a + a) + x;  // dy/dx = 2 * 2 + 1 = 5
+  y.backward(ones({3}, kFloat64));
+  EXPECT_EQ(to_double_vector(x.grad()), (std::vector<double>{5, 5, 5}));
+  Tensor held = x.grad();
+  (x + x).backward(ones({3}, kFloat64));  // accumulates into the same .grad tensor
+  EXPECT_TRUE(held.is_same(x.grad()));
+  EXPECT_EQ(to_double_vector(held), (std::vector<double>{7, 7, 7}));
+  Tensor upstream = ones({3}, kFloat64);
+  Tensor z = tensor({0.0, 0.0, 0.0}).to(kFloat64).requires_grad_();
+  (z + 0.0).backward(upstream);
+  z.grad().fill_(9);  // the user's upstream gradient must not have been adopted as .grad
+  EXPECT_EQ(to_double_vector(upstream), (std::vector<double>{1, 1, 1}));
+}
+
+}  // namespace
+}  // namespace attn
