@@ -17,9 +17,9 @@
 // is packed into a row-major scratch copy first. fast:: and ref:: differ only in summation order.
 //
 // Threads: attn owns them, OpenBLAS runs single-threaded. fast:: splits the work into tasks, one
-// per (output matrix, tile of C), with tiles chosen from the shape alone (about 16M multiply-adds
-// each, never below 64 x 128), and runs the tasks under parallel_for; each task is one or more
-// single-threaded BLAS calls. Why not OpenBLAS's own threads: its threaded driver blocks k
+// per (output matrix, tile of C), with tiles chosen from the shape alone (detail::gemm_tiling:
+// as large as possible, cut only until there are 8 tasks, e.g. 512 x 1024 tiles at 2048^3), and
+// runs the tasks under parallel_for; each task is one or more single-threaded BLAS calls. Why not OpenBLAS's own threads: its threaded driver blocks k
 // differently from its serial one, so results changed with the thread count (seen here on
 // OpenBLAS 0.3.21), and attn's rule is that they do not; and a BLAS call made from inside our
 // parallel_for must not start threads of its own. OpenBLAS's OpenMP build runs serially inside
@@ -103,6 +103,43 @@ inline GemmGroups group_by_c(int64_t batch, const int64_t* c_off) {
   return g;
 }
 inline int64_t off_of(const int64_t* off, int64_t e) { return off ? off[e] : 0; }
+
+// The tiles of C (rows x cols) one task computes, for `groups` output matrices of m x n, each the
+// sum of up to `entries` products over k. Chosen from the shape alone, never from the
+// thread count, so every element is produced by the same BLAS call whatever the thread count
+// (OpenBLAS may compute an element differently by its position in a call: edge kernels).
+struct GemmTiling {
+  int64_t rows_per_tile, cols_per_tile, row_tiles, col_tiles;
+  int64_t count() const { return row_tiles * col_tiles; }
+};
+inline GemmTiling gemm_tiling(int64_t m, int64_t n, int64_t k, int64_t entries, int64_t groups) {
+  // Each BLAS call packs its whole A strip (rows x k) and B strip (k x cols) again, so a tile
+  // costs about k (rows + cols) copies on top of its rows cols k multiply-adds: small tiles are
+  // slow (64 x 128 tiles ran a 2048^3 product at ~70% of OpenBLAS's own 2-thread sgemm here;
+  // 512 x 1024 tiles at ~95%). So tiles stay as large as the parallelism allows: the output is
+  // halved (the longer side of the tile, rows on a tie) only while there are fewer than kTasks
+  // tasks in all (groups x tiles, enough to keep 8 threads busy), or a tile is over kMaxWork
+  // multiply-adds (so huge products still feed more threads); never into tiles under kMinWork
+  // (a 256^3 product: 2 tasks, as each call has a fixed cost of microseconds) or under
+  // kMinRows x kMinCols. Sides are rounded up to multiples of kAlign (the microkernels' unroll
+  // and a cache line of floats), so tiles start aligned whenever the matrix does.
+  constexpr int64_t kTasks = 8, kMinRows = 64, kMinCols = 128, kAlign = 16;
+  constexpr double kMinWork = double(1 << 23), kMaxWork = double(int64_t(1) << 31);
+  const double per_elem = double(std::max<int64_t>(k, 1)) * double(std::max<int64_t>(entries, 1));
+  auto half = [](int64_t x) { return std::min(x, (((x + 1) / 2 + kAlign - 1) / kAlign) * kAlign); };
+  int64_t rt = m, ct = n;
+  for (;;) {
+    const double work = double(rt) * double(ct) * per_elem;
+    const int64_t tasks = groups * ((m + rt - 1) / rt) * ((n + ct - 1) / ct);
+    if ((tasks >= kTasks && work <= kMaxWork) || work / 2 < kMinWork) break;
+    const bool rows_ok = rt >= 2 * kMinRows, cols_ok = ct >= 2 * kMinCols;
+    if (rows_ok && (rt >= ct || !cols_ok)) rt = half(rt);
+    else if (cols_ok) ct = half(ct);
+    else break;
+  }
+  return {rt, ct, (m + rt - 1) / rt, (n + ct - 1) / ct};
+}
+
 }  // namespace detail
 
 namespace ref {

@@ -14,9 +14,10 @@
 //     exp / tanh / sigmoid / relu backward (IEEE-754 rounds each of their operations the same way);
 //   - within a few ulp of ref:: (tolerances in tests/ops/unary_test.cc): exp, log, tanh, sigmoid,
 //     silu, gelu (tanh form, float and double; erf form, float only) and the backward of silu
-//     and both gelus, built on hwy/contrib/math (Exp <= 1 ulp, Log and Tanh <= 4 ulp) and, for
-//     gelu's erfc, on our own fit (<= 4 ulp, see kernels/cpu/unary.cc). These bounds assume an
-//     FMA target (AVX2, AVX-512); on SSE4 hwy's MulAdd rounds twice and they loosen;
+//     and both gelus, built on hwy/contrib/math (Log and Tanh <= 4 ulp), our exp (hwy's
+//     polynomial with a cheaper reduction, <= 1.04 ulp) and, for gelu's erfc, our own fit (<= 4
+//     ulp); see kernels/cpu/unary.cc. These bounds assume an FMA target (AVX2, AVX-512); on SSE4
+//     hwy's MulAdd rounds twice and they loosen;
 //   - everything else calls ref::.
 // A fast element's value depends only on the element, never on its position, alignment, row
 // stride or the thread split: loop tails run through the same vector code on a padded copy, and

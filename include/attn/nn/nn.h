@@ -2,7 +2,9 @@
 // Include this for all of it; each header can also be included on its own.
 #pragma once
 #include "attn/nn/activation.h"
+#include "attn/nn/batchnorm.h"
 #include "attn/nn/container.h"
+#include "attn/nn/conv.h"
 #include "attn/nn/dropout.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/init.h"
@@ -10,3 +12,4 @@
 #include "attn/nn/loss.h"
 #include "attn/nn/module.h"
 #include "attn/nn/normalization.h"
+#include "attn/nn/pooling.h"

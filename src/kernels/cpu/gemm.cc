@@ -94,36 +94,11 @@ class SerialBlas {
   int prev_;
 };
 
-// The tiles of C (rows x cols) one task computes. Chosen from the shape alone, never from the
-// thread count, so every element is produced by the same BLAS call whatever the thread count.
-struct Tiling {
-  int64_t rows_per_tile, cols_per_tile, row_tiles, col_tiles;
-  int64_t count() const { return row_tiles * col_tiles; }
-};
-Tiling tile(int64_t m, int64_t n, int64_t k, int64_t entries) {
-  // Halve the longer side of the tile (down to 64 rows / 128 columns) until a tile is at most
-  // 16M multiply-adds (~0.5 ms on one core): a 512^3 GEMM already gives 8 tasks, while the
-  // per-tile packing of A and B (O((rows + cols) k) copies, which BLAS repeats per call) stays
-  // small. (Tiles of 4M multiply-adds ran up to ~30% slower on one thread than one whole-matrix
-  // call in a rough measurement here; at 16M the cost was within the noise.)
-  constexpr double kTaskWork = double(1 << 24);
-  constexpr int64_t kMinRows = 64, kMinCols = 128;
-  const double per_elem = double(std::max<int64_t>(k, 1)) * double(entries);
-  int64_t rt = m, ct = n;
-  while (double(rt) * double(ct) * per_elem > kTaskWork) {
-    const bool rows_ok = rt >= 2 * kMinRows, cols_ok = ct >= 2 * kMinCols;
-    if (rows_ok && (rt >= ct || !cols_ok)) rt = (rt + 1) / 2;
-    else if (cols_ok) ct = (ct + 1) / 2;
-    else break;
-  }
-  return {rt, ct, (m + rt - 1) / rt, (n + ct - 1) / ct};
-}
-
 template <class T>
 void gemm_impl(const GemmArgs<T>& p) {
   if (p.m == 0 || p.n == 0 || p.batch == 0) return;
   const detail::GemmGroups groups = detail::group_by_c(p.batch, p.c_off);
-  const Tiling tiles = tile(p.m, p.n, p.k, groups.max_size);
+  const detail::GemmTiling tiles = detail::gemm_tiling(p.m, p.n, p.k, groups.max_size, groups.count());
   const int64_t ng = groups.count(), nt = tiles.count();
   // One task = one tile of one output matrix: all entries of its group, summed in entry order.
   auto run_task = [&](int64_t task, Scratch<T>& s) {
