@@ -15,6 +15,8 @@
 #include "attn/attention/modules.h"
 #include "attn/attention/hard.h"
 #include "attn/attention/multihead.h"
+#include "attn/attention/channel.h"
+#include "attn/attention/moe.h"
 #include "attn/optim/optim.h"
 #include "attn/io/safetensors.h"
 #include "attn/io/state_dict.h"

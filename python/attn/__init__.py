@@ -55,6 +55,7 @@ from . import autograd  # noqa: E402
 from . import functional  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
+from . import viz  # noqa: E402
 from .autograd import gradcheck  # noqa: E402,F401
 from . import io  # noqa: E402
 from .io import load_file, load_metadata, save_file  # noqa: E402,F401

@@ -69,6 +69,15 @@ void bind_ops_sort(py::module_& F);  // after bind_ops_reduce (shares its values
 Reduction to_reduction(const std::string& s);
 const char* reduction_name(Reduction r);
 void bind_nn(py::module_& m);
+// attention.cc: SDPA, scores, masks, conv/pool/batch_norm (into F); MultiheadAttention, KVCache,
+// Conv*, BatchNorm* (into attn._attn.nn, after bind_nn); attn._attn.viz.
+void bind_ops_attention(py::module_& F);
+void bind_nn_attention(py::module_& m);
+void bind_viz(py::module_& m);
+// attention_modules.cc: positional encodings, hard attention (into F) and their modules + the
+// classic attention modules (into attn._attn.nn).
+void bind_ops_attention_extra(py::module_& F);
+void bind_nn_attention_extra(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_io(py::module_& m);
 

@@ -24,7 +24,12 @@ PYBIND11_MODULE(_attn, m) {
   bind_ops_index(F);
   bind_ops_shape(F);
   bind_ops_sort(F);
+  bind_ops_attention(F);
+  bind_ops_attention_extra(F);
   bind_nn(m);
+  bind_nn_attention(m);
+  bind_nn_attention_extra(m);
+  bind_viz(m);
   bind_optim(m);
   bind_io(m);
 }

@@ -106,7 +106,8 @@ if not hasattr(Module, "forward"):
 _CPP_LAYERS = sorted(n for n in dir(_C) if isinstance(getattr(_C, n), type) and issubclass(getattr(_C, n), Module)
                      and getattr(_C, n) is not Module)
 globals().update({n: getattr(_C, n) for n in _CPP_LAYERS})
-__all__ = ["Module", "Parameter", "Sequential", "ModuleList", *_CPP_LAYERS]
+KVCache = _C.KVCache  # MultiheadAttention.forward_incremental's cache (not a Module)
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "KVCache", *_CPP_LAYERS]
 
 
 class Sequential(Module):
