@@ -51,6 +51,22 @@ std::string index_str(int64_t flat, const Shape& shape) {
   return all_close(actual, expected, 0.0, 0.0);
 }
 
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no attn::Error thrown";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const std::string& part : parts) EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+  }
+}
+
+bool all_finite(const Tensor& t) {
+  for (double v : to_double_vector(t))
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
 io::SafetensorsFile load_fixture(const std::string& name) {
   return io::load_safetensors(std::string(ATTN_FIXTURES_DIR) + "/" + name + ".safetensors");
 }

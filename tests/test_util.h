@@ -18,6 +18,11 @@ namespace attn::testing {
 // Bitwise equality of values (and shape and dtype).
 ::testing::AssertionResult all_equal(const Tensor& actual, const Tensor& expected);
 
+// Expects fn() to throw attn::Error whose message contains every one of `parts`.
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts);
+// True when every element is finite (no NaN, no inf).
+bool all_finite(const Tensor& t);
+
 // Loads tests/fixtures/<name>.safetensors (e.g. "elementwise/add").
 io::SafetensorsFile load_fixture(const std::string& name);
 

@@ -12,26 +12,12 @@
 namespace attn {
 namespace {
 
+using testing::expect_error;
+using testing::all_finite;
+
 using testing::all_close;
 using testing::all_equal;
 using testing::load_fixture;
-
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no attn::Error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
-
-bool all_finite(const Tensor& t) {
-  for (double v : to_double_vector(t))
-    if (!std::isfinite(v)) return false;
-  return true;
-}
 
 // Runs fn(scores) in f64 in both kernel modes against the fixture's out and grad_scores.
 void check_fixture(const std::string& name, const std::function<Tensor(const Tensor&)>& fn) {

@@ -12,19 +12,10 @@
 namespace attn::nn {
 namespace {
 
+using testing::expect_error;
+
 using testing::all_close;
 using testing::load_fixture;
-
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no attn::Error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
 
 // The fixture's parameters, under the module's own state_dict keys (strict load: the names must
 // be exactly those of the PyTorch module).

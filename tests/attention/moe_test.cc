@@ -11,20 +11,11 @@
 namespace attn::nn {
 namespace {
 
+using testing::expect_error;
+
 using testing::all_close;
 using testing::all_equal;
 using testing::load_fixture;
-
-template <class Fn>
-void expect_error(Fn&& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no attn::Error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
 
 // f64, small matmuls, softmax, GELU / ReLU of O(1) values; the reference sums the experts in a
 // different order (dense masks): 1e-12 leaves room for that.

@@ -7,18 +7,10 @@
 namespace attn {
 namespace {
 
+using testing::expect_error;
+
 using testing::all_close;
 using testing::all_equal;
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected attn::Error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    for (const auto& p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
-  }
-}
 
 Tensor i64(std::vector<int64_t> v) { return tensor(v); }
 Tensor i64(std::vector<int64_t> v, Shape s) { return tensor(v, std::move(s)); }

@@ -9,19 +9,12 @@
 namespace attn {
 namespace {
 
+using testing::expect_error;
+
 using testing::all_close;
 using testing::all_equal;
 
 constexpr double kInf = INFINITY;
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
-}
 
 // --- kernels: fast vs reference --------------------------------------------------------------------
 

@@ -6,18 +6,10 @@
 namespace attn {
 namespace {
 
+using testing::expect_error;
+
 using testing::all_close;
 using testing::all_equal;
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected attn::Error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    for (const auto& p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
-  }
-}
 
 // These ops only move, copy or zero elements, so forward and gradients match PyTorch exactly,
 // except repeat's backward, which sums up to 6 float32 terms in its own order (tol 1e-6).

@@ -8,17 +8,9 @@
 namespace attn {
 namespace {
 
-using testing::all_equal;
+using testing::expect_error;
 
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected attn::Error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    for (const auto& p : parts) EXPECT_NE(m.find(p), std::string::npos) << "'" << p << "' not in: " << m;
-  }
-}
+using testing::all_equal;
 
 // Sorting moves values and its backward places each upstream gradient at one input position, so
 // values, indices and gradients all match PyTorch exactly.
