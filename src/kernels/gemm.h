@@ -115,8 +115,8 @@ struct GemmTiling {
 inline GemmTiling gemm_tiling(int64_t m, int64_t n, int64_t k, int64_t entries, int64_t groups) {
   // Each BLAS call packs its whole A strip (rows x k) and B strip (k x cols) again, so a tile
   // costs about k (rows + cols) copies on top of its rows cols k multiply-adds: small tiles are
-  // slow (64 x 128 tiles ran a 2048^3 product at ~70% of OpenBLAS's own 2-thread sgemm here;
-  // 512 x 1024 tiles at ~95%). So tiles stay as large as the parallelism allows: the output is
+  // slow (on 2 threads here, 64 x 128 tiles ran a 2048^3 product at ~70% of OpenBLAS's own
+  // threaded sgemm, 512 x 1024 tiles at 95-105%). So tiles stay as large as the parallelism allows: the output is
   // halved (the longer side of the tile, rows on a tie) only while there are fewer than kTasks
   // tasks in all (groups x tiles, enough to keep 8 threads busy), or a tile is over kMaxWork
   // multiply-adds (so huge products still feed more threads); never into tiles under kMinWork
