@@ -168,12 +168,14 @@ template <class T> constexpr double kExpHi = kF32<T> ? 88.0 : 706.0;
 template <class V>
 struct ExpReduced {
   V r;   // x - k ln2
-  V km;  // k + 1.5 * 2^mantissa_bits, whose low bits hold k
+  V km;  // k + magic (below), whose low bits hold k + exponent bias
 };
 template <class D, class V>
 HWY_INLINE ExpReduced<V> ExpReduce(D d, V x) {
   using T = hn::TFromD<D>;
-  const V magic = hn::Set(d, T(kF32<T> ? 0x1.8p23 : 0x1.8p52));
+  // 1.5 * 2^mantissa_bits plus the exponent bias: adding it rounds x / ln2 to an integer k (the
+  // bias is an integer, so it does not change the rounding) and leaves k + bias in the low bits.
+  const V magic = hn::Set(d, kF32<T> ? T(0x1.8p23 + 127) : T(0x1.8p52 + 1023));
   const V km = hn::MulAdd(x, hn::Set(d, T(1.442695040888963407359924681)), magic);  // k + magic, exactly
   const V k = hn::Sub(km, magic);
   // -ln2 = part0 + part1 (hwy's split: part0 has few enough bits that k * part0 is exact).
@@ -181,17 +183,14 @@ HWY_INLINE ExpReduced<V> ExpReduce(D d, V x) {
   r = hn::MulAdd(k, hn::Set(d, T(kF32<T> ? -1.428606765330187045e-6 : -0.28235290563031577122588448175e-12)), r);
   return {r, km};
 }
-// 2^k from ExpReduce's km: the low bits of km's representation hold k (two's complement), those
-// above them the constant exponent of magic, which the shift discards, so km's bits << mantissa
-// bits = k << mantissa bits (mod 2^width); adding the exponent bias makes it 2^k.
+// 2^k from ExpReduce's km: the low bits of km's representation hold k + bias (in [1, 254] for
+// float), those above them the constant exponent of magic, which the shift discards, so km's bits
+// << mantissa bits = (k + bias) << mantissa bits, the representation of 2^k.
 template <class D, class V>
 HWY_INLINE V Pow2FromReduced(D d, V km) {
   using T = hn::TFromD<D>;
   const hn::RebindToSigned<D> di;
-  using TI = hn::TFromD<decltype(di)>;
-  constexpr int kMantBits = kF32<T> ? 23 : 52;
-  const auto bias = hn::Set(di, TI(kF32<T> ? 127 : 1023) << kMantBits);
-  return hn::BitCast(d, hn::Add(hn::ShiftLeft<kMantBits>(hn::BitCast(di, km)), bias));
+  return hn::BitCast(d, hn::ShiftLeft<kF32<T> ? 23 : 52>(hn::BitCast(di, km)));
 }
 template <class D, class V>
 HWY_INLINE V ExpNormal(D d, V x) {
@@ -211,16 +210,17 @@ HWY_INLINE V ExpNormal(D d, V x) {
 // One division, R = 1 / fl(a + 3), gives both q = 1 - 6R and the factor. Rounding a + 3 moves both
 // to a' = fl(a + 3) - 3, off by up to half an ulp of a + 3 (~0.9 ulp of the result near a = 0.5);
 // delta = a - a' is exact, and the first-order correction h += delta * h'(a), with h = erfcx / 2
-// and h' = 2 a h - 1/sqrt(pi), removes that. exp(-a^2) is exp(-s - t) with s = fl(a * a) and
-// t = a * a - s exact from an FMA (the rounding of a^2, relative error up to 85 * 2^-24 at a = 9.2,
-// would otherwise reach the result); t joins the reduced argument r, and h * e^r is one FMA,
-// h + h * (e^r - 1), before the exact scaling by 2^k. Measured: GELU for x < 0 (x * erfc / 2) is
-// within 3.3 * 2^-23 relative of the double formula over every 23rd float of [-13, 0] (the form
-// this replaces, Juffa's erfcf layout with a (1 + 2a) factor, reached 3.2 with a second quotient
-// and ten more multiply-adds per vector).
-// Returning erfc / 2 saves GELU a multiplication (the 0.5 is folded into P's coefficients exactly),
-// and returning exp(-a^2) as well saves GELU's backward a second exp (a caller that does not need
-// it lets the compiler drop it). Targets without FMA (SSE4) lose the FMA-exact steps and accuracy.
+// and h' = 2 a h - 1/sqrt(pi), removes that (correcting R instead, before q is formed, measured
+// 0.8 ulp worse). exp(-a^2) is exp(-s - t) with s = fl(a * a) and t = a * a - s exact from an FMA
+// (the rounding of a^2, relative error up to 85 * 2^-24 at a = 9.2, would otherwise reach the
+// result); t joins the reduced argument r, and h * e^r is one FMA, h + h * (e^r - 1), before the
+// exact scaling by 2^k. Measured: GELU for x < 0 (x * erfc / 2) is within 3.3 * 2^-23 relative of
+// the double formula over every 23rd float of [-13, 0] (the form this replaces, Juffa's erfcf
+// layout with a (1 + 2a) factor, reached 3.2 with a second quotient and ten more multiply-adds per
+// vector). Returning erfc / 2 saves GELU a multiplication (the 0.5 is folded into P's coefficients
+// exactly), and returning exp(-a^2) as well saves GELU's backward a second exp (a caller that does
+// not need it lets the compiler drop it). Targets without FMA (SSE4) lose the FMA-exact steps and
+// some accuracy.
 template <class V>
 struct HalfErfc {
   V half_erfc;  // erfc(a) / 2
@@ -230,6 +230,7 @@ template <class D, class V>
 HWY_INLINE HalfErfc<V> HalfErfcF32(D d, V a) {
   const V one = hn::Set(d, 1.0f), three = hn::Set(d, 3.0f);
   const V ap = hn::Add(a, three);
+  const V delta = hn::Sub(a, hn::Sub(ap, three));  // a - a', exact
   const V R = hn::Div(one, ap);
   const V q = hn::NegMulAdd(hn::Set(d, 6.0f), R, one);
   // P(q) / 2: Horner's scheme for the three leading terms, which carry the result and so decide its
@@ -243,10 +244,9 @@ HWY_INLINE HalfErfc<V> HalfErfcF32(D d, V a) {
   V p = hn::MulAdd(p39, q, hn::Set(d, 0x1.2e3256p-2f));
   p = hn::MulAdd(p, q, hn::Set(d, -0x1.c44c48p-2f));
   p = hn::MulAdd(p, q, hn::Set(d, 0x1.12f21ep-1f));
-  const V hq = hn::Mul(p, R);                      // erfcx(a') / 2
-  const V delta = hn::Sub(a, hn::Sub(ap, three));  // a - a', exact
+  const V hq = hn::Mul(p, R);  // erfcx(a') / 2
   const V dh = hn::MulAdd(hn::Add(a, a), hq, hn::Set(d, -0.56418958354775628695f));
-  const V h = hn::MulAdd(delta, dh, hq);           // erfcx(a) / 2
+  const V h = hn::MulAdd(delta, dh, hq);  // erfcx(a) / 2
   const V ns = hn::NegMulAdd(a, a, hn::Zero(d));  // -s
   const V t = hn::MulAdd(a, a, ns);               // a^2 - s, exact
   const ExpReduced<V> e = ExpReduce(d, ns);
@@ -365,7 +365,12 @@ struct GeluOp {
   static constexpr bool kExact = false;
   using T = hn::TFromD<D>;
   GeluOp(D, const UnaryParams&) {}
-  template <class V> auto InRange(D d, V x) const { return hn::Le(hn::Abs(x), hn::Set(d, T(13))); }  // NaN: false
+  // The formula's range is in z = x / sqrt2: |z| <= fl(13 / sqrt2) holds for every |x| <= 13
+  // (rounding is monotonic) and for the few x just beyond with the same z. Testing z shares z and
+  // |z| with Cdf. NaN compares false.
+  template <class V> auto InRange(D d, V x) const {
+    return hn::Le(hn::Abs(hn::Mul(x, hn::Set(d, T(kSqrtHalf)))), hn::Set(d, T(13 * kSqrtHalf)));
+  }
   // Phi(x) = erfc(-z) / 2, z = x / sqrt2: erfc(|z|) / 2 for z < 0, else 1 - erfc(|z|) / 2; the sign
   // test reads z's sign bit (z = 0 gives 1/2 either way). Also returns exp(-z^2) through `gauss`.
   template <class V> V Cdf(D d, V x, V* gauss) const {
