@@ -1,12 +1,12 @@
 # The two commands a newcomer needs:
-#   make demo   builds attn and runs the tour
+#   make demo   builds attn and runs `attn demo` (trains a small translator in ~5 minutes)
 #   make test   installs what is missing, configures, builds, runs the whole suite (C++ and Python)
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test demo bench bench-seq2seq clean
 
 all: build
 
@@ -34,6 +34,13 @@ bench: deps
 	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTN_BUILD_BENCHMARKS=ON -DPython3_EXECUTABLE=$(PYTHON)
 	cmake --build $(BUILD)-bench -j $(JOBS) --target benchmarks
 	$(PYTHON) bench/compare.py --build $(BUILD)-bench
+
+# The translator against the PyTorch seq2seq tutorial (bench/README.md); SEQ2SEQ_ARGS e.g.
+# "--budget 120 --speed-seconds 30" on a busy machine.
+bench-seq2seq: deps
+	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTN_BUILD_BENCHMARKS=ON -DPython3_EXECUTABLE=$(PYTHON)
+	cmake --build $(BUILD)-bench -j $(JOBS) --target bench_seq2seq
+	$(PYTHON) bench/seq2seq_compare.py --build $(BUILD)-bench $(SEQ2SEQ_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-bench

@@ -4,6 +4,7 @@
 # Usage: scripts/install-deps.sh [--with-torch]   (run as root, or with sudo available)
 #   --with-torch  also installs python3-torch, used only by tools/ (fixture generation)
 #                 and bench/ (side-by-side comparisons); the test suite never needs it.
+#                 Also python3-nltk, for tools/bleu_reference.py (BLEU fixtures).
 set -euo pipefail
 
 packages=(
@@ -14,10 +15,11 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev python3-numpy python3-pytest
   libpng-dev libstb-dev
+  zlib1g-dev                  # gzip-compressed data files (data/digits.csv.gz)
   clang libclang-rt-14-dev    # libFuzzer target for the safetensors parser, sanitizers
   libtcmalloc-minimal4        # benchmarks preload it for PyTorch
 )
-if [[ "${1:-}" == "--with-torch" ]]; then packages+=(python3-torch); fi
+if [[ "${1:-}" == "--with-torch" ]]; then packages+=(python3-torch python3-nltk); fi  # nltk: tools/bleu_reference.py
 
 missing=()
 for p in "${packages[@]}"; do

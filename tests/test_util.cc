@@ -105,4 +105,10 @@ Tensor misaligned_randn(Shape shape, DType dtype, uint64_t seed) {
   return base.narrow(0, 1, shape_numel(shape)).view(shape);
 }
 
+std::vector<std::string> keys(const nn::NamedTensors& named) {
+  std::vector<std::string> out;
+  for (const auto& [name, t] : named) out.push_back(name);
+  return out;
+}
+
 }  // namespace attn::testing

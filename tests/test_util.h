@@ -35,6 +35,9 @@ std::pair<Tensor, Tensor> one_and_two_threads(const std::function<Tensor()>& fn)
 // Sizes that exercise SIMD loop tails: 0, 1, lanes-1, lanes, lanes+1 for 4/8/16 lanes, and a real size.
 const std::vector<int64_t>& awkward_sizes();
 
+// The names of a state_dict (or of named parameters / buffers), in order.
+std::vector<std::string> keys(const nn::NamedTensors& named);
+
 // A float tensor viewed at a misaligned start (offset by one element into a larger buffer).
 Tensor misaligned_randn(Shape shape, DType dtype, uint64_t seed);
 

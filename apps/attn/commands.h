@@ -15,5 +15,12 @@ inline void run(const CLI::App& sub) {
 }
 
 void register_demo(CLI::App& app);
+void register_digits(CLI::App& app);
+void register_tour(CLI::App& app);
+void register_train(CLI::App& app);
+void register_translate(CLI::App& app);
+void register_heatmap(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_word2vec(CLI::App& app);
 
 }  // namespace attn::cli

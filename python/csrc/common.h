@@ -69,6 +69,8 @@ void bind_ops_sort(py::module_& F);  // after bind_ops_reduce (shares its values
 Reduction to_reduction(const std::string& s);
 const char* reduction_name(Reduction r);
 void bind_nn(py::module_& m);
+// nn_rnn.cc: RNN, GRU, LSTM and their cells (into attn._attn.nn, after bind_nn).
+void bind_nn_rnn(py::module_& m);
 // attention.cc: SDPA, scores, masks, conv/pool/batch_norm (into F); MultiheadAttention, KVCache,
 // Conv*, BatchNorm* (into attn._attn.nn, after bind_nn); attn._attn.viz.
 void bind_ops_attention(py::module_& F);
@@ -78,7 +80,20 @@ void bind_viz(py::module_& m);
 // classic attention modules (into attn._attn.nn).
 void bind_ops_attention_extra(py::module_& F);
 void bind_nn_attention_extra(py::module_& m);
+// attention_concat.cc: ConcatLinearAttention, SelfAttention, CrossAttention (attn._attn.nn) and
+// self_attention / cross_attention (attn._attn.F); after bind_nn_attention (subclasses its MHA).
+void bind_attention_concat(py::module_& m);
+// attention_local.cc: sliding_window_attention, sliding_window_mask (into attn._attn.F).
+void bind_attention_local(py::module_& F);
+// attention_flash.cc: flash_attention, set_sdpa_backend, get_sdpa_backend (into attn._attn.F).
+void bind_attention_flash(py::module_& F);
 void bind_optim(py::module_& m);
 void bind_io(py::module_& m);
+// bleu.cc: attn._attn.bleu (corpus_bleu, sentence_bleu, BLEUScore).
+void bind_bleu(py::module_& m);
+// data.cc: attn._attn.data (Tatoeba reader, normalisation, Vocab, splits, batches).
+void bind_data(py::module_& m);
+// translator.cc: attn._attn.translator (train_translator, Translator); after bind_bleu.
+void bind_translator(py::module_& m);
 
 }  // namespace attn::python

@@ -27,9 +27,16 @@ PYBIND11_MODULE(_attn, m) {
   bind_ops_attention(F);
   bind_ops_attention_extra(F);
   bind_nn(m);
+  bind_nn_rnn(m);
   bind_nn_attention(m);
   bind_nn_attention_extra(m);
+  bind_attention_concat(m);
+  bind_attention_local(F);
+  bind_attention_flash(F);
   bind_viz(m);
   bind_optim(m);
   bind_io(m);
+  bind_bleu(m);
+  bind_data(m);
+  bind_translator(m);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "attn/attention/align.h"
+#include "attn/attention/flash.h"
 #include "attn/attention/score.h"
 #include "attn/core/error.h"
 #include "attn/ops/dropout.h"
@@ -44,6 +45,14 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
              "scaled_dot_product_attention: give either attn_mask or is_causal, not both (as PyTorch); for a causal "
              "mask combined with another, pass logical_and(mask, causal_mask(T, S)) as attn_mask");
   ATTN_CHECK(dropout_p >= 0 && dropout_p <= 1, "scaled_dot_product_attention: dropout_p must be in [0, 1], got ", dropout_p);
+
+  // The fused kernel (flash.h) when the SdpaBackend switch allows it and it takes these inputs.
+  {
+    FlashOptions fo;
+    fo.scale = scale, fo.attn_mask = attn_mask, fo.is_causal = is_causal, fo.dropout_p = dropout_p;
+    fo.generator = gen, fo.enable_gqa = enable_gqa, fo.need_weights = need_weights;
+    if (sdpa_uses_fused(q, k, v, fo)) return flash_attention(q, k, v, fo);
+  }
 
   Tensor kk = k, vv = v;
   if (q.dim() >= 3 && k.dim() >= 3 && v.dim() >= 3) {

@@ -145,7 +145,9 @@ inline GemmTiling gemm_tiling(int64_t m, int64_t n, int64_t k, int64_t entries, 
 namespace ref {
 
 // Plain loops: each C row is computed by one thread (rows are independent outputs), summing over
-// the group's entries, then p, in a fixed order; float accumulates in double.
+// the group's entries, then p, in a fixed order; float accumulates in double. A thread gets at least
+// 2^18 multiply-adds: below that, waking a second thread costs more than it saves (the reference
+// path serves the many small products of model tests).
 template <class T>
 void gemm(const GemmArgs<T>& p) {
   using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
@@ -153,7 +155,7 @@ void gemm(const GemmArgs<T>& p) {
   const detail::GemmGroups groups = detail::group_by_c(p.batch, p.c_off);
   const int64_t ng = groups.count();
   const int64_t row_work = std::max<int64_t>(1, p.n * std::max<int64_t>(p.k, 1) * std::max<int64_t>(groups.max_size, 1));
-  parallel_for(0, ng * p.m, std::max<int64_t>(1, 32768 / row_work), [&](int64_t r0, int64_t r1) {
+  parallel_for(0, ng * p.m, std::max<int64_t>(1, (int64_t(1) << 18) / row_work), [&](int64_t r0, int64_t r1) {
     std::vector<Acc> acc(size_t(p.n));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t g = r / p.m, i = r % p.m;

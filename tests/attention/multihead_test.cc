@@ -22,13 +22,8 @@ using nn::KVCache;
 using nn::MultiheadAttention;
 using testing::all_close;
 using testing::all_equal;
+using testing::keys;
 using testing::load_fixture;
-
-std::vector<std::string> keys(const nn::NamedTensors& sd) {
-  std::vector<std::string> k;
-  for (const auto& [n, t] : sd) k.push_back(n);
-  return k;
-}
 
 void check_fixture(const std::string& name) {
   SCOPED_TRACE(name);

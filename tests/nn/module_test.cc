@@ -6,14 +6,10 @@
 namespace attn::nn {
 namespace {
 
+using testing::keys;
+
 using testing::all_close;
 using testing::all_equal;
-
-std::vector<std::string> keys(const NamedTensors& v) {
-  std::vector<std::string> out;
-  for (auto& [k, t] : v) out.push_back(k);
-  return out;
-}
 
 // A small hierarchy with parameters, a persistent and a non-persistent buffer, and children
 // registered between them, to pin down PyTorch's ordering rules.

@@ -13,3 +13,4 @@
 #include "attn/nn/module.h"
 #include "attn/nn/normalization.h"
 #include "attn/nn/pooling.h"
+#include "attn/nn/rnn.h"

@@ -12,6 +12,7 @@
 #include "attn/ops/normalization.h"
 #include "attn/ops/pooling.h"
 #include "attn/ops/reduce.h"
+#include "attn/ops/rnn.h"
 #include "attn/ops/shape.h"
 #include "attn/ops/softmax.h"
 #include "attn/ops/sort.h"

@@ -1,0 +1,196 @@
+// Attention benchmark: scaled_dot_product_attention through the fused flash kernel
+// (SdpaBackend::Fused) and the composed path (SdpaBackend::Composed), forward and
+// forward+backward, causal and not, at B = 1, H = 8, d = 64 and N = T = S from --sizes; plus raw
+// OpenBLAS cblas_sgemm (1024^3) measured in the same run as the machine's GEMM peak.
+// bench/attention.py runs this program and the same cases in PyTorch and prints the table.
+//
+// Output: one JSON object per line:
+//   {"impl": "fused"|"composed", "n", "causal", "pass": "fwd"|"fwdbwd", "median_ms", "gflops",
+//    "peak_extra_mib"}   and   {"impl": "sgemm", "gflops"}
+// Times are wall-clock medians over --reps repetitions, each of at least --min-time seconds.
+// GFLOP/s count the useful work: forward 4 B H N^2 d (half when causal), forward+backward 3.5x
+// that (backward = 2.5 forward: five N^2 d products against two). peak_extra_mib is the rise of
+// the process's peak resident memory (VmHWM, reset through /proc/self/clear_refs) over its
+// resident memory before one call, with the inputs already allocated and attn's allocator cache
+// emptied: every allocation of the call, attn's tensors and the kernels' scratch alike
+// (tensor_peak_mib: attn's allocator alone, which does not see the kernels' scratch).
+//
+// Usage: bench_attention [--sizes 128,256,...] [--reps 5] [--min-time 0.2] [--threads 2]
+//                        [--impls fused,composed] [--memory-only N]
+#include <cblas.h>
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "attn/attention/flash.h"
+#include "attn/attention/sdpa.h"
+#include "attn/core/autograd.h"
+#include "attn/core/random.h"
+#include "attn/core/storage.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/config.h"
+
+namespace {
+
+using namespace attn;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// kB from a "Name:   1234 kB" line of /proc/self/status.
+long status_kb(const char* name) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const std::string key = std::string(name) + ":";
+  while (std::getline(f, line))
+    if (line.compare(0, key.size(), key) == 0) return std::atol(line.c_str() + key.size());
+  return -1;
+}
+// Resets VmHWM to the current VmRSS (Linux >= 4.0).
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+}
+
+// Median seconds per call of fn over `reps` repetitions of >= min_time seconds each.
+double median_time(const std::function<void()>& fn, int reps, double min_time) {
+  std::vector<double> per_call;
+  for (int r = 0; r < reps; ++r) {
+    int64_t iters = 0;
+    const auto t0 = Clock::now();
+    double t = 0;
+    do {
+      fn();
+      ++iters;
+      t = seconds_since(t0);
+    } while (t < min_time);
+    per_call.push_back(t / double(iters));
+  }
+  std::sort(per_call.begin(), per_call.end());
+  return per_call[per_call.size() / 2];
+}
+
+double sgemm_gflops(int reps) {
+  const int n = 1024;
+  std::vector<float> a(size_t(n) * n, 1.0f), b(size_t(n) * n, 0.5f), c(size_t(n) * n);
+  const double t = median_time(
+      [&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+      },
+      reps, 0.2);
+  return 2.0 * n * n * double(n) / t / 1e9;
+}
+
+struct Case {
+  std::string impl;
+  int64_t n;
+  bool causal, backward;
+};
+
+// One call of the case; returns nothing (the result is dropped, its memory freed).
+std::function<void()> make_call(const Case& c, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& gout) {
+  const SdpaBackend backend = c.impl == "fused" ? SdpaBackend::Fused : SdpaBackend::Composed;
+  return [=] {
+    SdpaBackendGuard guard(backend);
+    if (!c.backward) {
+      NoGradGuard ng;
+      (void)scaled_dot_product_attention(q, k, v, Tensor(), 0.0, c.causal);
+      return;
+    }
+    Tensor qq = q.detach().requires_grad_(), kk = k.detach().requires_grad_(), vv = v.detach().requires_grad_();
+    Tensor out = scaled_dot_product_attention(qq, kk, vv, Tensor(), 0.0, c.causal).output;
+    out.backward(gout);
+  };
+}
+
+void run_case(const Case& c, int reps, double min_time, bool memory_only) {
+  const int64_t B = 1, H = 8, d = 64, N = c.n;
+  Generator g(1);
+  Tensor q = randn({B, H, N, d}, kFloat32, &g), k = randn({B, H, N, d}, kFloat32, &g),
+         v = randn({B, H, N, d}, kFloat32, &g), gout = randn({B, H, N, d}, kFloat32, &g);
+  auto call = make_call(c, q, k, v, gout);
+  // Memory: one call from an empty allocator cache.
+  empty_cache();
+  reset_peak_allocated();
+  const size_t alloc0 = allocator_stats().allocated_bytes;
+  reset_peak_rss();
+  const long rss0 = status_kb("VmRSS");
+  const auto t0 = Clock::now();
+  call();
+  const double first = seconds_since(t0);
+  const long hwm = status_kb("VmHWM");
+  const double extra_mib = double(hwm - rss0) / 1024.0;
+  const double alloc_mib = double(allocator_stats().peak_allocated_bytes - alloc0) / (1024.0 * 1024.0);
+  double fl = 4.0 * B * H * double(N) * double(N) * d * (c.causal ? 0.5 : 1.0);
+  if (c.backward) fl *= 3.5;
+  const double t = memory_only ? first : median_time(call, reps, min_time);
+  std::printf(
+      "{\"impl\": \"%s\", \"n\": %lld, \"causal\": %s, \"pass\": \"%s\", \"median_ms\": %.4f, \"gflops\": %.2f, "
+      "\"peak_extra_mib\": %.1f, \"tensor_peak_mib\": %.1f}\n",
+      c.impl.c_str(), (long long)N, c.causal ? "true" : "false", c.backward ? "fwdbwd" : "fwd", t * 1e3, fl / t / 1e9,
+      extra_mib, alloc_mib);
+  std::fflush(stdout);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, ',')) out.push_back(x);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int64_t> sizes = {128, 256, 512, 1024, 2048, 4096};
+  std::vector<std::string> impls = {"fused", "composed"};
+  int reps = 5, threads = 2;
+  double min_time = 0.2;
+  int64_t memory_only = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--sizes") {
+      sizes.clear();
+      for (auto& s : split(v)) sizes.push_back(std::atoll(s.c_str()));
+    } else if (a == "--reps") {
+      reps = std::atoi(v.c_str());
+    } else if (a == "--min-time") {
+      min_time = std::atof(v.c_str());
+    } else if (a == "--threads") {
+      threads = std::atoi(v.c_str());
+    } else if (a == "--impls") {
+      impls = split(v);
+    } else if (a == "--memory-only") {
+      memory_only = std::atoll(v.c_str());
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  set_num_threads(threads);
+  // A fixed mmap threshold: every large block is mapped on allocation and unmapped on free, so
+  // each call's peak resident memory is its own (glibc's sliding threshold would otherwise serve
+  // later calls from heap pages an earlier call left resident).
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  if (memory_only > 0) {  // one fused forward call at N = memory_only
+    run_case({"fused", memory_only, false, false}, 1, 0, true);
+    return 0;
+  }
+  std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f}\n", sgemm_gflops(reps));
+  std::fflush(stdout);
+  for (int64_t n : sizes)
+    for (bool causal : {false, true})
+      for (bool backward : {false, true})
+        for (const auto& impl : impls) run_case({impl, n, causal, backward}, reps, min_time, false);
+  std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f}\n", sgemm_gflops(reps));
+  return 0;
+}
