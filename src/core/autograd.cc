@@ -82,6 +82,13 @@ bool exclusively_owned(const Tensor& t) {
          t.is_contiguous();
 }
 
+// out = a + b elementwise; one loop the compiler vectorises (gradient accumulation is memory-bound).
+template <class T>
+void add_to(T* out, const T* a, const T* __restrict b, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
 void accumulate(Tensor& slot, Tensor g) {
   if (!slot.defined()) {
     slot = std::move(g);
@@ -97,7 +104,7 @@ void accumulate(Tensor& slot, Tensor g) {
     const scalar_t* pb = b.data_ptr<scalar_t>();
     scalar_t* po = sum.data_ptr<scalar_t>();
     kernels::parallel_for(0, sum.numel(), 1 << 15, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) po[i] = pa[i] + pb[i];
+      add_to(po + i0, pa + i0, pb + i0, i1 - i0);
     });
   });
   slot = sum;
@@ -119,6 +126,18 @@ void accumulate_leaf(TensorImpl& leaf, Tensor g) {
     return;
   }
   Tensor slot(leaf.grad);
+  if (slot.is_contiguous() && slot.storage_offset() == 0 && slot.dtype() == g.dtype()) {
+    // .grad is the leaf's own buffer (adopted only when exclusively owned, else copied, above):
+    // add into it in place, as PyTorch does; references to .grad see the sum either way.
+    const Tensor b = g.contiguous();
+    ATTN_DISPATCH_FLOATING(slot.dtype(), "grad accumulation", [&] {
+      scalar_t* po = slot.data_ptr<scalar_t>();
+      const scalar_t* pb = b.data_ptr<scalar_t>();
+      kernels::parallel_for(0, slot.numel(), 1 << 15,
+                            [&](int64_t i0, int64_t i1) { add_to(po + i0, po + i0, pb + i0, i1 - i0); });
+    });
+    return;
+  }
   Tensor sum = slot;
   accumulate(sum, std::move(g));
   if (!sum.is_same(slot)) slot.copy_(sum);  // keep the same .grad tensor: references stay valid
