@@ -63,7 +63,9 @@ class ToyDecoder : public IncrementalDecoder {
     std::vector<float> lp(static_cast<size_t>(N * V_)), at(static_cast<size_t>(N * S_));
     for (int64_t n = 0; n < N; ++n) {
       Row& r = rows_[size_t(n)];
-      if (r.prefix.empty()) EXPECT_EQ(tok[size_t(n)], kBos);
+      if (r.prefix.empty()) {
+        EXPECT_EQ(tok[size_t(n)], kBos);
+      }
       r.prefix.push_back(tok[size_t(n)]);
       const int64_t step = int64_t(r.prefix.size()) - 1;
       for (int64_t v = 0; v < V_; ++v) lp[size_t(n * V_ + v)] = float(logp(r.id, step, tok[size_t(n)], v));
@@ -196,7 +198,9 @@ TEST(BeamSearch, BeamOneEqualsGreedy) {
       expect_consistent(dg, int64_t(b), greedy[b][0], o, S);
       ended_early += int64_t(greedy[b][0].tokens.size()) < o.max_length;
     }
-    if (eos_bias > 0) EXPECT_GT(ended_early, 0);  // the comparison covered rows finishing at eos
+    if (eos_bias > 0) {
+      EXPECT_GT(ended_early, 0);  // the comparison covered rows finishing at eos
+    }
   }
 }
 
@@ -253,7 +257,9 @@ TEST(BeamSearch, NBestIsSortedAndDistinct) {
     ASSERT_EQ(res[b].size(), 6u);
     std::set<std::vector<int64_t>> seen;
     for (size_t i = 0; i < res[b].size(); ++i) {
-      if (i > 0) EXPECT_GE(res[b][i - 1].score, res[b][i].score);
+      if (i > 0) {
+        EXPECT_GE(res[b][i - 1].score, res[b][i].score);
+      }
       EXPECT_TRUE(seen.insert(res[b][i].tokens).second) << "duplicate hypothesis at rank " << i;
       expect_consistent(d, int64_t(b + 1), res[b][i], o, S);
       // eos only as the last token.
@@ -284,7 +290,9 @@ TEST(Search, MaxLengthRespectedPerRow) {
       ASSERT_FALSE(res[b].empty());
       for (const auto& h : res[b]) {
         EXPECT_LE(int64_t(h.tokens.size()), max_lengths[b]);
-        if (h.tokens.back() != kEos) EXPECT_EQ(int64_t(h.tokens.size()), max_lengths[b]);
+        if (h.tokens.back() != kEos) {
+          EXPECT_EQ(int64_t(h.tokens.size()), max_lengths[b]);
+        }
       }
     }
   }

@@ -77,8 +77,12 @@ void check_layer_fixture(const std::string& name, DType dt, double atol, double 
   }
   loss.backward();
   EXPECT_TRUE(all_close(x.grad(), fx.at("grad_input").to(dt), atol, rtol)) << "grad input";
-  if (h0.defined()) EXPECT_TRUE(all_close(h0.grad(), fx.at("grad_h0").to(dt), atol, rtol)) << "grad h0";
-  if (c0.defined()) EXPECT_TRUE(all_close(c0.grad(), fx.at("grad_c0").to(dt), atol, rtol)) << "grad c0";
+  if (h0.defined()) {
+    EXPECT_TRUE(all_close(h0.grad(), fx.at("grad_h0").to(dt), atol, rtol)) << "grad h0";
+  }
+  if (c0.defined()) {
+    EXPECT_TRUE(all_close(c0.grad(), fx.at("grad_c0").to(dt), atol, rtol)) << "grad c0";
+  }
   for (const auto& [k, p] : m->named_parameters())
     EXPECT_TRUE(all_close(p.grad(), fx.at("grad_p." + k).to(dt), atol, rtol)) << "grad " << k;
 }
@@ -125,7 +129,9 @@ TEST(RNNCells, MatchPyTorch) {
     loss.backward();
     EXPECT_TRUE(all_close(x.grad(), fx.at("grad_input"), 1e-12));
     EXPECT_TRUE(all_close(h.grad(), fx.at("grad_h"), 1e-12));
-    if (c.defined()) EXPECT_TRUE(all_close(c.grad(), fx.at("grad_c"), 1e-12));
+    if (c.defined()) {
+      EXPECT_TRUE(all_close(c.grad(), fx.at("grad_c"), 1e-12));
+    }
     for (const auto& [k, p] : m->named_parameters()) EXPECT_TRUE(all_close(p.grad(), fx.at("grad_p." + k), 1e-12)) << k;
   }
 }
