@@ -20,6 +20,27 @@ inline void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const d
               blasint(k), 1.0, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc));
 }
 
+// y = op(M) x + beta y, M row-major rows x cols (ld), op = transpose when `trans`.
+inline void blas_gemv(bool trans, int64_t rows, int64_t cols, const float* m, int64_t ld, const float* x, int64_t incx,
+                      float beta, float* y) {
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(rows), blasint(cols), 1.0f, m, blasint(ld), x,
+              blasint(incx), beta, y, 1);
+}
+inline void blas_gemv(bool trans, int64_t rows, int64_t cols, const double* m, int64_t ld, const double* x,
+                      int64_t incx, double beta, double* y) {
+  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(rows), blasint(cols), 1.0, m, blasint(ld), x,
+              blasint(incx), beta, y, 1);
+}
+// C += x y^T, C row-major m x n (ld).
+inline void blas_ger(int64_t m, int64_t n, const float* x, int64_t incx, const float* y, int64_t incy, float* c,
+                     int64_t ld) {
+  cblas_sger(CblasRowMajor, blasint(m), blasint(n), 1.0f, x, blasint(incx), y, blasint(incy), c, blasint(ld));
+}
+inline void blas_ger(int64_t m, int64_t n, const double* x, int64_t incx, const double* y, int64_t incy, double* c,
+                     int64_t ld) {
+  cblas_dger(CblasRowMajor, blasint(m), blasint(n), 1.0, x, blasint(incx), y, blasint(incy), c, blasint(ld));
+}
+
 // Copies a rows x cols strided matrix into `buf` row-major (ld = max(1, cols)).
 template <class T>
 const T* pack(int64_t rows, int64_t cols, const T* x, int64_t rs, int64_t cs, std::vector<T>& buf) {
@@ -63,6 +84,24 @@ void one_gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t
     return;
   }
   BlasLayout la = blas_layout(m, k, a_rs, a_cs), lb = blas_layout(k, n, b_rs, b_cs);
+  // One row of C (a batch-1 linear layer and its input gradient) is a matrix-vector product, and
+  // a one-deep sum (its weight gradient) an outer product: GEMV / GER skip the packing and the
+  // zero-filled panels SGEMM spends most of its time on at these shapes (4x on a 1 x 256 x 2796
+  // output layer). Each element is still summed by one call in a fixed order.
+  if (m == 1 && lb.ok && a_cs >= 1) {
+    // c = a B: with B row-major (k x n) that is B^T a; with B stored transposed (n x k) it is B a.
+    if (lb.trans)
+      blas_gemv(false, n, k, b, lb.ld, a, a_cs, beta, c);
+    else
+      blas_gemv(true, k, n, b, lb.ld, a, a_cs, beta, c);
+    return;
+  }
+  if (k == 1 && a_rs >= 1 && b_cs >= 1) {
+    if (beta == T(0))
+      for (int64_t i = 0; i < m; ++i) std::memset(c + i * lc.ld, 0, size_t(n) * sizeof(T));
+    blas_ger(m, n, a, a_rs, b, b_cs, c, lc.ld);
+    return;
+  }
   if (!la.ok) {
     a = pack(m, k, a, a_rs, a_cs, s.a);
     la = {true, false, k};
