@@ -1,4 +1,4 @@
-// sliding_window_attention (src/attention/local.cc, kernels/local_attention.h): PyTorch fixtures
+// sliding_window_attention (src/attention/local.cc, on the fused kernel of flash.h): PyTorch fixtures
 // of band-masked softmax attention (tools/fixtures/local.py), equality with the composed
 // scaled_dot_product_attention under the equivalent dense mask (forward, dq, dk, dv) over awkward
 // sizes, key lengths, padding masks, fully masked rows, both alignments and GQA; fast vs reference

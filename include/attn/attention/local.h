@@ -45,7 +45,8 @@ struct SlidingWindowOptions {
 };
 
 // output [..., Hq, T, Ev] (differentiable in q, k, v); weights, when need_weights, are the weights
-// applied to v (after dropout) as a dense tensor without autograd history (they cost O(T * S)).
+// applied to v (after dropout) as a dense tensor, differentiable too (they cost O(T * S)).
+// Computed by the fused attention kernel (flash.h) with the window.
 // B for valid_lens / key_padding_mask is q.size(0), and q needs >= 3 dims to use them.
 AttentionResult sliding_window_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t window_left,
                                          int64_t window_right, const SlidingWindowOptions& options = {});
