@@ -6,7 +6,7 @@ PYTHON  ?= /usr/bin/python3
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench bench-seq2seq clean
+.PHONY: all deps configure build test demo bench bench-seq2seq bench-attention bench-transformer clean
 
 all: build
 
@@ -41,6 +41,20 @@ bench-seq2seq: deps
 	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTN_BUILD_BENCHMARKS=ON -DPython3_EXECUTABLE=$(PYTHON)
 	cmake --build $(BUILD)-bench -j $(JOBS) --target bench_seq2seq
 	$(PYTHON) bench/seq2seq_compare.py --build $(BUILD)-bench $(SEQ2SEQ_ARGS)
+
+# models::TransformerModel vs torch.nn.Transformer: training and greedy decoding (bench/README.md);
+# TRANSFORMER_ARGS e.g. "--seconds 10 --repeat 1".
+bench-transformer: deps
+	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTN_BUILD_BENCHMARKS=ON -DPython3_EXECUTABLE=$(PYTHON)
+	cmake --build $(BUILD)-bench -j $(JOBS) --target bench_transformer
+	$(PYTHON) bench/transformer_compare.py --build $(BUILD)-bench $(TRANSFORMER_ARGS)
+
+# Fused attention vs the composed sdpa path vs PyTorch, and nn.MultiheadAttention vs
+# torch.nn.MultiheadAttention (bench/README.md); ATTENTION_ARGS e.g. "--sizes 128,1024 --reps 3".
+bench-attention: deps
+	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTN_BUILD_BENCHMARKS=ON -DPython3_EXECUTABLE=$(PYTHON)
+	cmake --build $(BUILD)-bench -j $(JOBS) --target bench_attention
+	$(PYTHON) bench/attention.py --build $(BUILD)-bench $(ATTENTION_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-bench

@@ -1,13 +1,16 @@
 // Attention benchmark: scaled_dot_product_attention through the fused flash kernel
 // (SdpaBackend::Fused) and the composed path (SdpaBackend::Composed), forward and
 // forward+backward, causal and not, at B = 1, H = 8, d = 64 and N = T = S from --sizes; plus raw
-// OpenBLAS cblas_sgemm (1024^3) measured in the same run as the machine's GEMM peak.
+// OpenBLAS cblas_sgemm (1024^3) measured in the same run (before every size) as the machine's GEMM
+// peak.
 // bench/attention.py runs this program and the same cases in PyTorch and prints the table.
 //
 // Output: one JSON object per line:
 //   {"impl": "fused"|"composed", "n", "causal", "pass": "fwd"|"fwdbwd", "median_ms", "gflops",
-//    "peak_extra_mib"}   and   {"impl": "sgemm", "gflops"}
-// Times are wall-clock medians over --reps repetitions, each of at least --min-time seconds.
+//    "cpu_ms", "peak_extra_mib"}   and   {"impl": "sgemm", "gflops", "cpu_gflops"} (before every size)
+// Times are wall-clock medians over --reps repetitions, each of at least --min-time seconds;
+// cpu_ms is the median CPU time per call of all threads together (less sensitive than wall time
+// to other processes on a shared machine: it counts only the cycles this process got).
 // GFLOP/s count the useful work: forward 4 B H N^2 d (half when causal), forward+backward 3.5x
 // that (backward = 2.5 forward: five N^2 d products against two). peak_extra_mib is the rise of
 // the process's peak resident memory (VmHWM, reset through /proc/self/clear_refs) over its
@@ -15,13 +18,16 @@
 // emptied: every allocation of the call, attn's tensors and the kernels' scratch alike
 // (tensor_peak_mib: attn's allocator alone, which does not see the kernels' scratch).
 //
+// --mha only: instead, nn::MultiheadAttention forward at E = 512, H = 8, B = 8, N = 128 (run_mha).
+//
 // Usage: bench_attention [--sizes 128,256,...] [--reps 5] [--min-time 0.2] [--threads 2]
-//                        [--impls fused,composed] [--memory-only N]
+//                        [--impls fused,composed] [--memory-only N] [--mha only]
 #include <cblas.h>
 #include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -31,6 +37,7 @@
 #include <vector>
 
 #include "attn/attention/flash.h"
+#include "attn/attention/multihead.h"
 #include "attn/attention/sdpa.h"
 #include "attn/core/autograd.h"
 #include "attn/core/random.h"
@@ -60,12 +67,21 @@ void reset_peak_rss() {
   f << "5";
 }
 
-// Median seconds per call of fn over `reps` repetitions of >= min_time seconds each.
-double median_time(const std::function<void()>& fn, int reps, double min_time) {
-  std::vector<double> per_call;
+// CPU seconds used by this process so far, all threads together.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Median seconds per call of fn over `reps` repetitions of >= min_time seconds each; *cpu (when
+// given) receives the median CPU seconds per call, all threads together.
+double median_time(const std::function<void()>& fn, int reps, double min_time, double* cpu = nullptr) {
+  std::vector<double> per_call, cpu_per_call;
   for (int r = 0; r < reps; ++r) {
     int64_t iters = 0;
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     double t = 0;
     do {
       fn();
@@ -73,20 +89,28 @@ double median_time(const std::function<void()>& fn, int reps, double min_time) {
       t = seconds_since(t0);
     } while (t < min_time);
     per_call.push_back(t / double(iters));
+    cpu_per_call.push_back((cpu_seconds() - c0) / double(iters));
   }
   std::sort(per_call.begin(), per_call.end());
+  std::sort(cpu_per_call.begin(), cpu_per_call.end());
+  if (cpu) *cpu = cpu_per_call[cpu_per_call.size() / 2];
   return per_call[per_call.size() / 2];
 }
 
-double sgemm_gflops(int reps) {
+// Raw cblas_sgemm 1024^3: prints {"impl": "sgemm", "gflops", "cpu_gflops"} (cpu_gflops: per
+// second of CPU time of all threads together).
+void print_sgemm(int reps) {
   const int n = 1024;
   std::vector<float> a(size_t(n) * n, 1.0f), b(size_t(n) * n, 0.5f), c(size_t(n) * n);
+  double cpu = 0;
   const double t = median_time(
       [&] {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
       },
-      reps, 0.2);
-  return 2.0 * n * n * double(n) / t / 1e9;
+      reps, 0.2, &cpu);
+  const double fl = 2.0 * n * n * double(n);
+  std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f, \"cpu_gflops\": %.2f}\n", fl / t / 1e9, fl / cpu / 1e9);
+  std::fflush(stdout);
 }
 
 struct Case {
@@ -111,6 +135,22 @@ std::function<void()> make_call(const Case& c, const Tensor& q, const Tensor& k,
   };
 }
 
+// glibc malloc settings. For the memory measurement a fixed 64 KiB mmap threshold: every large
+// block is mapped on allocation and unmapped on free, so one call's peak resident memory is its
+// own (glibc's sliding threshold would otherwise serve it from heap pages an earlier call left
+// resident). For the timings the values glibc's sliding threshold settles at in a long-running
+// process (blocks up to 32 MiB reused from the heap, not faulted in again on every call), on both
+// sides (bench/attention.py does the same for PyTorch).
+void malloc_for_memory() {
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  malloc_trim(0);  // give back the free heap pages the timings left resident
+}
+void malloc_for_timing() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 void run_case(const Case& c, int reps, double min_time, bool memory_only) {
   const int64_t B = 1, H = 8, d = 64, N = c.n;
   Generator g(1);
@@ -119,6 +159,7 @@ void run_case(const Case& c, int reps, double min_time, bool memory_only) {
   auto call = make_call(c, q, k, v, gout);
   // Memory: one call from an empty allocator cache.
   empty_cache();
+  malloc_for_memory();
   reset_peak_allocated();
   const size_t alloc0 = allocator_stats().allocated_bytes;
   reset_peak_rss();
@@ -131,13 +172,46 @@ void run_case(const Case& c, int reps, double min_time, bool memory_only) {
   const double alloc_mib = double(allocator_stats().peak_allocated_bytes - alloc0) / (1024.0 * 1024.0);
   double fl = 4.0 * B * H * double(N) * double(N) * d * (c.causal ? 0.5 : 1.0);
   if (c.backward) fl *= 3.5;
-  const double t = memory_only ? first : median_time(call, reps, min_time);
+  double cpu = 0;
+  malloc_for_timing();
+  const double t = memory_only ? first : median_time(call, reps, min_time, &cpu);
   std::printf(
       "{\"impl\": \"%s\", \"n\": %lld, \"causal\": %s, \"pass\": \"%s\", \"median_ms\": %.4f, \"gflops\": %.2f, "
-      "\"peak_extra_mib\": %.1f, \"tensor_peak_mib\": %.1f}\n",
+      "\"cpu_ms\": %.4f, \"peak_extra_mib\": %.1f, \"tensor_peak_mib\": %.1f}\n",
       c.impl.c_str(), (long long)N, c.causal ? "true" : "false", c.backward ? "fwdbwd" : "fwd", t * 1e3, fl / t / 1e9,
-      extra_mib, alloc_mib);
+      cpu * 1e3, extra_mib, alloc_mib);
   std::fflush(stdout);
+}
+
+// nn::MultiheadAttention forward (self-attention, batch_first, evaluation mode, no gradients) at
+// E = 512, H = 8, B = 8, N = 128, with and without the averaged weights, under the fused and the
+// composed sdpa backends. GFLOP/s count the four projections (8 B N E^2) and the attention
+// (4 B N^2 E).
+void run_mha(int reps, double min_time) {
+  const int64_t E = 512, H = 8, B = 8, N = 128;
+  manual_seed(0);
+  nn::MultiheadAttention mha(E, H, 0.0, true, false, false, -1, -1, /*batch_first=*/true);
+  mha.eval();
+  Generator g(3);
+  Tensor x = randn({B, N, E}, kFloat32, &g);
+  const double fl = 8.0 * B * N * double(E) * E + 4.0 * B * double(N) * N * E;
+  for (const char* impl : {"fused", "composed"})
+    for (bool need_weights : {false, true}) {
+      const SdpaBackend backend = std::string(impl) == "fused" ? SdpaBackend::Fused : SdpaBackend::Composed;
+      auto call = [&] {
+        SdpaBackendGuard guard(backend);
+        NoGradGuard ng;
+        (void)mha.forward(x, x, x, Tensor(), need_weights);
+      };
+      double cpu = 0;
+      const double t = median_time(call, reps, min_time, &cpu);
+      std::printf(
+          "{\"impl\": \"mha_%s\", \"E\": %lld, \"H\": %lld, \"B\": %lld, \"n\": %lld, \"need_weights\": %s, "
+          "\"median_ms\": %.4f, \"gflops\": %.2f, \"cpu_ms\": %.4f}\n",
+          impl, (long long)E, (long long)H, (long long)B, (long long)N, need_weights ? "true" : "false", t * 1e3,
+          fl / t / 1e9, cpu * 1e3);
+      std::fflush(stdout);
+    }
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -156,6 +230,7 @@ int main(int argc, char** argv) {
   int reps = 5, threads = 2;
   double min_time = 0.2;
   int64_t memory_only = 0;
+  bool mha_only = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--sizes") {
@@ -171,26 +246,30 @@ int main(int argc, char** argv) {
       impls = split(v);
     } else if (a == "--memory-only") {
       memory_only = std::atoll(v.c_str());
+    } else if (a == "--mha") {
+      mha_only = v == "only";
     } else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
     }
   }
   set_num_threads(threads);
-  // A fixed mmap threshold: every large block is mapped on allocation and unmapped on free, so
-  // each call's peak resident memory is its own (glibc's sliding threshold would otherwise serve
-  // later calls from heap pages an earlier call left resident).
-  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  malloc_for_timing();
   if (memory_only > 0) {  // one fused forward call at N = memory_only
     run_case({"fused", memory_only, false, false}, 1, 0, true);
     return 0;
   }
-  std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f}\n", sgemm_gflops(reps));
-  std::fflush(stdout);
-  for (int64_t n : sizes)
+  if (mha_only) {
+    run_mha(reps, min_time);
+    return 0;
+  }
+  // sgemm before every size and at the end: the load of a shared machine changes during a run.
+  for (int64_t n : sizes) {
+    print_sgemm(reps);
     for (bool causal : {false, true})
       for (bool backward : {false, true})
         for (const auto& impl : impls) run_case({impl, n, causal, backward}, reps, min_time, false);
-  std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f}\n", sgemm_gflops(reps));
+  }
+  print_sgemm(reps);
   return 0;
 }

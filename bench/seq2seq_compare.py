@@ -19,8 +19,13 @@ torch 1.13 dies with SIGILL otherwise); attn with OMP_WAIT_POLICY=PASSIVE, as `m
 The runs are sequential; for each the script records the CPU the process used and the load of
 other processes (from /proc/stat), since on a shared machine wall-clock rates move with it.
 
+With --repeat N the batch-1 throughput runs alternate N times (PyTorch, attn, PyTorch, ...) and
+the table reports the medians (pairs/s and CPU ms/pair), so that both libraries meet the same
+drifting load; --skip-quality runs the throughput part only (--write-readme then replaces the
+throughput-only block of the README instead).
+
 Usage: bench/seq2seq_compare.py --build build-bench [--budget 300] [--speed-seconds 60]
-       [--json out.json] [--write-readme]
+       [--repeat 1] [--skip-quality] [--json out.json] [--write-readme]
 """
 import argparse
 import datetime
@@ -30,6 +35,7 @@ import pathlib
 import platform
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -145,7 +151,22 @@ def fmt(v, spec=".1f", unit=""):
 
 
 def cpu_ms_per_pair(row):
+    if "cpu_ms_per_pair_median" in row:
+        return row["cpu_ms_per_pair_median"]
     return 1000 * row["cpu_seconds"] / row["pairs"] if row["pairs"] else None
+
+
+def median_row(runs):
+    """One table row from repeated runs of the same setting: medians of the rates, sums of the rest."""
+    row = dict(runs[0])
+    if len(runs) > 1:
+        row["pairs_per_s"] = statistics.median(r["pairs_per_s"] for r in runs)
+        row["cpu_ms_per_pair_median"] = statistics.median(cpu_ms_per_pair(r) for r in runs)
+        row["other_load"] = statistics.median(r["other_load"] for r in runs)
+    row["runs"] = len(runs)
+    row["per_run"] = [{k: r[k] for k in ("pairs", "pairs_per_s", "cpu_seconds", "other_load", "load1") if k in r}
+                      for r in runs]
+    return row
 
 
 def targets_of(speed, quality):
@@ -160,6 +181,8 @@ def targets_of(speed, quality):
                     f"batch 1, {row['threads']} thread(s): attn {row['pairs_per_s']:.1f} pairs/s vs PyTorch "
                     f"{t['pairs_per_s']:.1f} = {row['ratio_value']:.2f}x; CPU per pair {cpu_ms_per_pair(row):.1f} vs "
                     f"{cpu_ms_per_pair(t):.1f} ms = {cpu:.2f}x (target >= 5x)"))
+    if quality is None:
+        return out
     t, a, reach, budget = quality["torch"], quality["attn"], quality["attn_reaches_torch_final"], quality["budget"]
     out.append((a["final_bleu"] >= t["final_bleu"], f"held-out BLEU at {budget:.0f} s: attn default "
                 f"{a['final_bleu']:.2f} vs PyTorch tutorial {t['final_bleu']:.2f} (target: attn higher)"))
@@ -176,8 +199,11 @@ def render(r):
              f"1-minute load average {m['load_before']:.2f} before, {m['load_after']:.2f} after. Command: "
              f"`{m['command']}`.")
     L.append("")
+    runs = max(row.get("runs", 1) for row in s)
+    median = (f" Batch-1 rows: medians of {runs} alternating runs of each library (pairs/s, CPU ms/pair, other "
+              f"load)." if runs > 1 else "")
     L.append("Throughput (training pairs per second of training, wall clock; *CPU ms/pair* = the process's CPU "
-             "time per pair; *other load* = cores used by other processes meanwhile):")
+             "time per pair; *other load* = cores used by other processes meanwhile):" + median)
     L.append("")
     L.append("| model | batch | optimizer | threads | library | pairs/s | CPU ms/pair | other load | "
              "attn vs PyTorch, pairs/s | attn vs PyTorch, CPU/pair |")
@@ -187,6 +213,12 @@ def render(r):
                  f"{row['pairs_per_s']:.1f} | {fmt(cpu_ms_per_pair(row))} | {row['other_load']:.2f} | "
                  f"{row.get('ratio', '')} | {row.get('cpu_ratio', '')} |")
     L.append("")
+    if q is None:
+        L.append("Targets:")
+        L.append("")
+        for ok, text in r["targets"]:
+            L.append(f"- {'met' if ok else '**NOT met**'}: {text}")
+        return "\n".join(L)
     L.append(f"Quality at an equal budget of {q['budget']:.0f} s of training each (wall clock; the time spent "
              f"translating the test set, and attn's checkpointing between scoring points, is not counted; held-out "
              f"BLEU on the {q['n_test']} test pairs, greedy, attn's scorer for both):")
@@ -223,11 +255,11 @@ def render(r):
     return "\n".join(L)
 
 
-def write_readme(text):
-    """Replaces the generated block of the section (between its two markers) with `text`."""
+def write_readme(text, block="seq2seq-results"):
+    """Replaces the generated block `block` of the section (between its two markers) with `text`."""
     path = ROOT / "bench" / "README.md"
     old = path.read_text()
-    begin, end = "<!-- seq2seq-results-begin -->", "<!-- seq2seq-results-end -->"
+    begin, end = f"<!-- {block}-begin -->", f"<!-- {block}-end -->"
     if begin not in old or end not in old:
         print(f"bench/README.md has no {begin} ... {end} block; add the section by hand", file=sys.stderr)
         return
@@ -248,6 +280,9 @@ def main():
     ap.add_argument("--attn-quality-threads", type=int, default=2)
     ap.add_argument("--score-every-steps", type=int, default=40,
                     help="attn's quality run scores the test set every this many steps (resuming in between)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="alternating batch-1 throughput runs per library and thread count (medians reported)")
+    ap.add_argument("--skip-quality", action="store_true", help="throughput runs only")
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--write-readme", action="store_true",
                     help="replace the generated block of the seq2seq section of bench/README.md")
@@ -274,8 +309,14 @@ def main():
     tut = dict(attention="concat-linear", batch=1, optimizer="sgd", lr=0.01, tf=0.5, clip=0, dropout=0.1,
                max_length=10, seed=args.seed)
     for th in [int(x) for x in args.threads.split(",") if x]:
-        t = torch_train(work, f"pytorch tutorial, batch 1, {th} thread(s)", th, args.speed_seconds, args.seed)
-        a = attn_train(bench, work, f"attn concat-linear, batch 1, {th} thread(s)", th, args.speed_seconds, **tut)
+        ts, as_ = [], []
+        for k in range(args.repeat):
+            n = f" ({k + 1}/{args.repeat})" if args.repeat > 1 else ""
+            ts.append(torch_train(work, f"pytorch tutorial, batch 1, {th} thread(s){n}", th, args.speed_seconds,
+                                  args.seed))
+            as_.append(attn_train(bench, work, f"attn concat-linear, batch 1, {th} thread(s){n}", th,
+                                  args.speed_seconds, **tut))
+        t, a = median_row(ts), median_row(as_)
         t.update(model="tutorial (concat-linear)", batch=1, optimizer="SGD 0.01", threads=th, library="PyTorch")
         ratio = a["pairs_per_s"] / t["pairs_per_s"]
         a.update(model="tutorial (concat-linear)", batch=1, optimizer="SGD 0.01", threads=th, library="attn",
@@ -287,6 +328,17 @@ def main():
     a = attn_train(bench, work, "attn concat-linear, batch 32, 2 threads", 2, args.speed_seconds, **b)
     a.update(model="tutorial (concat-linear)", batch=32, optimizer="Adam 2e-3", threads=2, library="attn")
     speed.append(a)
+
+    if args.skip_quality:
+        meta["load_after"] = loadavg()
+        result = {"meta": meta, "split": split, "speed": speed, "quality": None, "targets": targets_of(speed, None)}
+        text = render(result)
+        print(text)
+        if args.json:
+            pathlib.Path(args.json).write_text(json.dumps(result, indent=1))
+        if args.write_readme:
+            write_readme(text, "seq2seq-speed")
+        return
 
     # Quality at an equal budget.
     budget = args.budget

@@ -16,6 +16,7 @@ packages=(
   pybind11-dev python3-dev python3-numpy python3-pytest
   libpng-dev libstb-dev
   zlib1g-dev                  # gzip-compressed data files (data/digits.csv.gz)
+  libsentencepiece-dev        # subword tokenisation (data/subword.h)
   clang libclang-rt-14-dev    # libFuzzer target for the safetensors parser, sanitizers
   libtcmalloc-minimal4        # benchmarks preload it for PyTorch
 )

@@ -22,5 +22,7 @@ void register_translate(CLI::App& app);
 void register_heatmap(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_word2vec(CLI::App& app);
+void register_pretrain(CLI::App& app);
+void register_fill(CLI::App& app);
 
 }  // namespace attn::cli

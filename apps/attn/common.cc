@@ -61,10 +61,68 @@ void add_decode_options(CLI::App* sub, train::TranslateOptions& o, bool with_n_b
       ->capture_default_str();
 }
 
+void add_sampling_options(CLI::App* sub, train::TranslateOptions& o) {
+  const char* g = "Sampling";
+  sub->add_flag("--sample", o.sample,
+                "sample each output token from the model's distribution instead of searching for the most "
+                "likely translation (one translation per sentence)")
+      ->group(g);
+  sub->add_option("--top-k", o.top_k, "--sample: draw only among the K most likely tokens (0: all)")
+      ->group(g)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--top-p", o.top_p,
+                  "--sample: draw only among the most likely tokens whose probabilities add up to P (1: all)")
+      ->group(g)
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
+  sub->add_option("--temperature", o.temperature, "--sample: divide the log-probabilities by T (< 1 sharpens)")
+      ->group(g)
+      ->check(CLI::Range(1e-6, 1e6))
+      ->capture_default_str();
+  sub->add_option("--seed", o.seed, "--sample: seed of the draws (same seed, same input: same output)")
+      ->group(g)
+      ->capture_default_str();
+}
+
+void add_attention_head_options(CLI::App* sub, train::TranslateOptions& o) {
+  sub->add_option("--layer", o.attention_layer,
+                  "transformer: the decoder layer whose cross-attention is shown (0-based; -1: the last)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1024}))
+      ->capture_default_str();
+  sub->add_option("--head", o.attention_head, "transformer: the head shown (0-based; -1: the mean over heads)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1024}))
+      ->capture_default_str();
+}
+
 void check_decode_options(const train::TranslateOptions& o, const std::string& command) {
+  if (o.sample && (o.beam_size > 1 || o.n_best > 1))
+    throw CliError("--sample draws one translation per sentence; it does not combine with --beam or --n-best",
+                   "attn " + command + " --sample", "drop --beam and --n-best, or drop --sample");
   if (o.n_best > o.beam_size)
     throw CliError("--n-best " + std::to_string(o.n_best) + " is larger than --beam " + std::to_string(o.beam_size),
                    "attn " + command, "use --n-best <= --beam (e.g. --beam 5 --n-best 5)");
+}
+
+void check_attention_head_options(const train::TranslateOptions& o, const train::Translator& tr,
+                                  const std::string& command) {
+  const auto transformer = tr.transformer();
+  if (!transformer) {
+    if (o.attention_layer != -1 || o.attention_head != -1)
+      throw CliError("--layer and --head choose among a Transformer's attention heads, but this is an RNN model "
+                     "with one attention",
+                     "attn " + command, "drop --layer / --head");
+    return;
+  }
+  const int64_t L = transformer->config.num_decoder_layers, H = transformer->config.nhead;
+  if (o.attention_layer >= L)
+    throw CliError("--layer " + std::to_string(o.attention_layer) + " is out of range: the model has " +
+                       std::to_string(L) + " decoder layers",
+                   "attn " + command + " --layer", "use 0 .. " + std::to_string(L - 1) + ", or -1 for the last");
+  if (o.attention_head >= H)
+    throw CliError("--head " + std::to_string(o.attention_head) + " is out of range: the model has " +
+                       std::to_string(H) + " heads",
+                   "attn " + command + " --head", "use 0 .. " + std::to_string(H - 1) + ", or -1 for their mean");
 }
 
 std::vector<std::string> read_lines(std::istream& in) {
@@ -96,6 +154,21 @@ std::string model_description(const models::Seq2SeqConfig& c) {
   return s + ", " + (c.bidirectional ? "bidirectional " : "") + cell + " encoder-decoder";
 }
 
+std::string model_title(const train::TrainConfig& c) {
+  return c.model_type == "rnn" ? model_description(c.model) : train::model_description(c);
+}
+
+std::string model_title(const models::TranslationModel& model) {
+  if (const auto* rnn = dynamic_cast<const models::Seq2Seq*>(&model)) return model_description(rnn->config);
+  if (const auto* tr = dynamic_cast<const models::TransformerModel*>(&model)) {
+    train::TrainConfig c;
+    c.model_type = "transformer";
+    c.transformer = tr->config;
+    return train::model_description(c);
+  }
+  return model.model_type();
+}
+
 std::string train_summary(const train::TrainResult& r, const train::TrainConfig& c) {
   std::ostringstream os;
   char buf[256];
@@ -105,7 +178,7 @@ std::string train_summary(const train::TrainResult& r, const train::TrainConfig&
                 (long long)r.tgt_vocab_size);
   os << buf;
   if (r.model) {
-    std::snprintf(buf, sizeof buf, "  model    %s, %lld parameters\n", model_description(r.model->config).c_str(),
+    std::snprintf(buf, sizeof buf, "  model    %s, %lld parameters\n", model_title(*r.model).c_str(),
                   (long long)r.num_parameters);
     os << buf;
   }
@@ -221,19 +294,19 @@ std::string attention_grid(const train::Translation& t, int width) {
   return os.str();
 }
 
-std::string write_translation_heatmap(const std::string& path, const train::Translation& t,
-                                      const models::Seq2SeqConfig& model, const HeatmapStyle& style) {
-  if (t.tokens.empty() || t.source_tokens.empty())
-    throw CliError("the translation of '" + t.source + "' is empty, so there is no attention to draw",
-                   "writing " + path, "try a sentence with words the model knows");
-  std::string format = style.format;
-  if (format.empty()) {
-    std::string ext = fs::path(path).extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
-    format = ext == ".png" ? "png" : "svg";
-  }
+namespace {
+
+// "svg" or "png": the style's format, else by the file's extension (.png -> PNG, others SVG).
+std::string heatmap_format(const std::string& path, const HeatmapStyle& style) {
+  if (!style.format.empty()) return style.format;
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  return ext == ".png" ? "png" : "svg";
+}
+
+viz::HeatmapOptions heatmap_options(const train::Translation& t, const std::string& title, const HeatmapStyle& style) {
   viz::HeatmapOptions o;
-  o.title = style.title.empty() ? model_description(model) : style.title;
+  o.title = style.title.empty() ? title : style.title;
   o.row_labels = t.tokens;
   o.col_labels = t.source_tokens;
   o.xlabel = "source tokens";
@@ -243,15 +316,58 @@ std::string write_translation_heatmap(const std::string& path, const train::Tran
   // Attention weights are probabilities: one fixed 0..1 scale makes pictures comparable.
   o.vmin = 0.0;
   o.vmax = 1.0;
+  return o;
+}
+
+void check_drawable(const std::string& path, const train::Translation& t) {
+  if (t.tokens.empty() || t.source_tokens.empty())
+    throw CliError("the translation of '" + t.source + "' is empty, so there is no attention to draw",
+                   "writing " + path, "try a sentence with words the model knows");
   const fs::path p(path);
   if (p.has_parent_path()) {
     std::error_code ec;
     fs::create_directories(p.parent_path(), ec);
   }
+}
+
+std::string write_heatmap_titled(const std::string& path, const train::Translation& t, const std::string& title,
+                                 const HeatmapStyle& style) {
+  check_drawable(path, t);
+  const std::string format = heatmap_format(path, style);
+  const viz::HeatmapOptions o = heatmap_options(t, title, style);
   if (format == "png")
     viz::write_heatmap_png(path, t.attention, o);
   else
     viz::write_heatmap_svg(path, t.attention, o);
+  return format;
+}
+
+}  // namespace
+
+std::string write_translation_heatmap(const std::string& path, const train::Translation& t,
+                                      const models::Seq2SeqConfig& model, const HeatmapStyle& style) {
+  return write_heatmap_titled(path, t, model_description(model), style);
+}
+
+std::string write_translation_heatmap(const std::string& path, const train::Translation& t,
+                                      const train::TrainConfig& config, const HeatmapStyle& style) {
+  return write_heatmap_titled(path, t, model_title(config), style);
+}
+
+std::string write_translation_heatmap_grid(const std::string& path, const train::Translation& t, const Tensor& weights,
+                                           const std::vector<int64_t>& row_ids, const std::vector<int64_t>& col_ids,
+                                           const std::string& title, const HeatmapStyle& style) {
+  check_drawable(path, t);
+  const std::string format = heatmap_format(path, style);
+  const viz::HeatmapOptions o = heatmap_options(t, title, style);
+  if (format == "png") {
+    viz::write_heatmap_grid_png(path, weights, o);
+  } else {
+    viz::HeatmapGridTitles titles;
+    for (int64_t r : row_ids) titles.row_titles.push_back("layer " + std::to_string(r));
+    for (int64_t c : col_ids) titles.col_titles.push_back(c < 0 ? std::string("mean of heads") : "head " + std::to_string(c));
+    viz::write_heatmap_grid_svg(path, weights, titles, o);
+  }
   return format;
 }
 

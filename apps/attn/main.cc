@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
   attn::cli::register_heatmap(app);
   attn::cli::register_eval(app);
   attn::cli::register_word2vec(app);
+  attn::cli::register_pretrain(app);
+  attn::cli::register_fill(app);
   // --threads works after any subcommand too (`attn train --threads 2 ...`).
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
     sub->add_option("--threads", threads, "threads for attn kernels and OpenBLAS (default: all cores)")

@@ -1,6 +1,6 @@
-// `attn train`: trains an RNN encoder-decoder translator (attn/train/translator.h) from a
-// Tatoeba-style TSV and keeps the best checkpoint. Every TrainConfig field is one option here; the
-// option names follow fairseq / Marian where they have one.
+// `attn train`: trains a translator (attn/train/translator.h: an RNN encoder-decoder with attention
+// or a Transformer) from a Tatoeba-style TSV and keeps the best checkpoint. Every TrainConfig field
+// is one option here; the option names follow fairseq / Marian where they have one.
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -20,19 +20,44 @@ const std::vector<std::string>& attention_choices() {
   return v;
 }
 
+// What --model accepts: the model types, and (as before --model chose the model type) the RNN
+// decoders, which mean "rnn with that decoder".
+std::vector<std::string> model_choices() {
+  std::vector<std::string> v = train::model_type_choices();
+  for (const auto& a : attention_choices()) v.push_back(a);
+  return v;
+}
+
+// The Transformer recipe's defaults (Vaswani et al. 2017; fairseq's transformer_iwslt_de_en), for
+// the options the command line did not set.
+void transformer_defaults(CLI::App* sub, train::TrainConfig& c) {
+  auto unset = [&](const char* name) { return sub->get_option(name)->count() == 0; };
+  if (unset("--lr")) c.lr = 5e-4;
+  if (unset("--lr-schedule")) c.lr_schedule = "noam";
+  if (unset("--warmup-steps") && c.lr_schedule == "noam") c.warmup_steps = 4000;
+  if (unset("--adam-betas")) c.adam_beta2 = 0.98;
+  if (unset("--label-smoothing")) c.label_smoothing = 0.1;
+}
+
 }  // namespace
 
 void register_train(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
-      "train", "train a translator (RNN encoder-decoder with attention) on a TSV of sentence pairs");
+      "train", "train a translator (RNN encoder-decoder with attention, or Transformer) on a TSV of sentence pairs");
   sub->footer(
       "Data: --train [--valid] [--test], or --data split by --split. One pair per line, "
       "source<TAB>target[<TAB>attribution] (Tatoeba / manythings format).\n"
-      "Example: attn train --data data/eng-fra.tutorial.tsv --filter --attention bahdanau "
-      "--time-budget 300 --out runs/enfr");
+      "Examples: attn train --data data/eng-fra.tutorial.tsv --filter --attention bahdanau "
+      "--time-budget 300 --out runs/enfr\n"
+      "          attn train --data data/eng-fra.tutorial.tsv --model transformer --tokenizer spm --vocab-size 4000 "
+      "--share-embeddings --d-model 256 --warmup-steps 1000 --out runs/enfr-tf");
   struct Args {
     train::TrainConfig c;
     std::vector<double> split;
+    std::string model = "rnn";
+    std::string tokenizer;
+    std::vector<double> adam_betas;
+    bool no_tie_output = false, spm_separate = false;
   };
   auto a = std::make_shared<Args>();
   train::TrainConfig& c = a->c;
@@ -87,14 +112,31 @@ void register_train(CLI::App& app) {
       ->group(data)
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  sub->add_option("--src-tokenizer", c.src_tokenizer, "source tokens: word, or char (one per CJK character)")
+  sub->add_option("--tokenizer", a->tokenizer,
+                  "tokens of both sides: word, char (one per CJK character) or spm (SentencePiece subwords "
+                  "trained on the training split; see --vocab-size)")
+      ->group(data)
+      ->check(CLI::IsMember(train::tokenizer_choices()));
+  sub->add_option("--src-tokenizer", c.src_tokenizer, "source tokens only: word, char or spm (default: --tokenizer)")
       ->group(data)
       ->check(CLI::IsMember(train::tokenizer_choices()))
       ->capture_default_str();
-  sub->add_option("--tgt-tokenizer", c.tgt_tokenizer, "target tokens: word, or char (one per CJK character)")
+  sub->add_option("--tgt-tokenizer", c.tgt_tokenizer, "target tokens only: word, char or spm (default: --tokenizer)")
       ->group(data)
       ->check(CLI::IsMember(train::tokenizer_choices()))
       ->capture_default_str();
+  sub->add_option("--vocab-size", c.spm_vocab_size, "spm: pieces per SentencePiece model (<unk> included)")
+      ->group(data)
+      ->check(CLI::Range(int64_t{2}, int64_t{1000000}))
+      ->capture_default_str();
+  sub->add_option("--spm-model-type", c.spm_model_type, "spm: unigram (language model) or bpe segmentation")
+      ->group(data)
+      ->check(CLI::IsMember(train::spm_model_type_choices()))
+      ->capture_default_str();
+  sub->add_flag("--spm-separate", a->spm_separate,
+                "spm on both sides: one model per side instead of one joint model (a joint model gives one "
+                "vocabulary, which --share-embeddings needs)")
+      ->group(data);
   sub->add_option("--min-freq", c.min_freq, "tokens seen fewer times in training become <unk>")
       ->group(data)
       ->check(CLI::PositiveNumber)
@@ -102,8 +144,15 @@ void register_train(CLI::App& app) {
 
   // Model.
   const char* model = "Model";
-  sub->add_option("--attention,--model", c.model.attention,
-                  "decoder: none (fixed context), bahdanau (additive), luong-dot | luong-general | luong-concat "
+  sub->add_option("--model", a->model,
+                  "rnn (encoder-decoder with the --attention decoder) or transformer (the Transformer options "
+                  "below, with its own training defaults: --lr 5e-4, --lr-schedule noam, --warmup-steps 4000, "
+                  "--adam-betas 0.9,0.98, --label-smoothing 0.1); a decoder name means rnn with that decoder")
+      ->group(model)
+      ->check(CLI::IsMember(model_choices()))
+      ->capture_default_str();
+  sub->add_option("--attention", c.model.attention,
+                  "rnn decoder: none (fixed context), bahdanau (additive), luong-dot | luong-general | luong-concat "
                   "(global, input feeding), luong-local (local-p), concat-linear (the PyTorch tutorial's)")
       ->group(model)
       ->check(CLI::IsMember(attention_choices()))
@@ -132,7 +181,9 @@ void register_train(CLI::App& app) {
       ->group(model)
       ->check(CLI::Range(int64_t{1}, int64_t{64}))
       ->capture_default_str();
-  sub->add_option("--dropout", c.model.dropout, "dropout on embeddings and between RNN layers")
+  sub->add_option("--dropout", c.model.dropout,
+                  "dropout on embeddings and between RNN layers (transformer: on embeddings, attention "
+                  "outputs, feed-forward and residual branches)")
       ->group(model)
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
@@ -149,13 +200,83 @@ void register_train(CLI::App& app) {
       ->check(CLI::Range(int64_t{0}, int64_t{10000}))
       ->capture_default_str();
 
+  // Transformer.
+  const char* tf = "Transformer (--model transformer)";
+  models::TransformerConfig& t = c.transformer;
+  sub->add_option("--d-model", t.d_model, "model width (embeddings, attention, residual stream)")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}))
+      ->capture_default_str();
+  sub->add_option("--nhead", t.nhead, "attention heads (must divide --d-model)")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}))
+      ->capture_default_str();
+  sub->add_option("--kv-heads", t.num_kv_heads, "key/value heads for grouped-query attention (-1: --nhead)")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{-1}, int64_t{1024}))
+      ->capture_default_str();
+  sub->add_option("--encoder-layers", t.num_encoder_layers, "encoder layers")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{1}, int64_t{64}))
+      ->capture_default_str();
+  sub->add_option("--decoder-layers", t.num_decoder_layers, "decoder layers")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{1}, int64_t{64}))
+      ->capture_default_str();
+  sub->add_option("--ff-dim", t.dim_feedforward, "feed-forward width")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{1}, int64_t{1048576}))
+      ->capture_default_str();
+  sub->add_option("--activation", t.activation, "feed-forward activation: relu or gelu")
+      ->group(tf)
+      ->check(CLI::IsMember({"relu", "gelu"}))
+      ->capture_default_str();
+  sub->add_flag("--norm-first", t.norm_first, "pre-LN layers (LayerNorm before each sublayer; trains more easily)")
+      ->group(tf);
+  sub->add_option("--positions", t.positions,
+                  "position information: sinusoidal (added), learned (added; at most --max-positions tokens) "
+                  "or rope (rotary, inside self-attention)")
+      ->group(tf)
+      ->check(CLI::IsMember({"sinusoidal", "learned", "rope"}))
+      ->capture_default_str();
+  sub->add_option("--max-positions", t.max_positions, "learned positions: table size (longer sentences are dropped / cut)")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{2}, int64_t{1000000}))
+      ->capture_default_str();
+  sub->add_flag("--share-embeddings", t.share_embeddings,
+                "one embedding for source and target (needs one vocabulary: --tokenizer spm, joint)")
+      ->group(tf);
+  sub->add_flag("--no-tie-output", a->no_tie_output,
+                "a separate output projection (default: tied to the target embedding)")
+      ->group(tf);
+  sub->add_option("--moe-experts", t.moe_experts, "Mixture-of-Experts feed-forward with this many experts (0: off)")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{0}, int64_t{1024}))
+      ->capture_default_str();
+  sub->add_option("--moe-top-k", t.moe_top_k, "experts each token is routed to")
+      ->group(tf)
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}))
+      ->capture_default_str();
+  sub->add_option("--moe-aux-weight", t.moe_aux_weight, "weight of the load-balancing loss added to the loss")
+      ->group(tf)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
   // Optimisation.
   const char* opt = "Optimisation";
   sub->add_option("--optimizer", c.optimizer, "adam, adamw or sgd")
       ->group(opt)
       ->check(CLI::IsMember(train::optimizer_choices()))
       ->capture_default_str();
-  sub->add_option("--lr", c.lr, "learning rate")->group(opt)->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--lr", c.lr, "learning rate (noam: the peak, reached after the warmup)")
+      ->group(opt)
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--adam-betas", a->adam_betas, "B1,B2: Adam's moment decay rates [default: 0.9,0.999]")
+      ->group(opt)
+      ->delimiter(',')
+      ->expected(2)
+      ->check(CLI::Range(0.0, 0.999999));
   sub->add_option("--weight-decay", c.weight_decay, "weight decay (adamw: decoupled)")
       ->group(opt)
       ->check(CLI::NonNegativeNumber)
@@ -255,8 +376,42 @@ void register_train(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--quiet,-q", c.quiet, "no progress on stderr (the summary is still printed)")->group(run);
 
-  actions()[sub] = [a] {
+  actions()[sub] = [a, sub] {
     train::TrainConfig cfg = a->c;
+    if (a->model == "rnn" || a->model == "transformer") {
+      cfg.model_type = a->model;
+    } else {  // a decoder name: rnn with that decoder
+      if (sub->get_option("--attention")->count() > 0 && cfg.model.attention != a->model)
+        throw CliError("--model " + a->model + " and --attention " + cfg.model.attention + " disagree", "attn train",
+                       "give the decoder once: --model rnn --attention " + a->model);
+      cfg.model_type = "rnn";
+      cfg.model.attention = a->model;
+    }
+    if (!a->tokenizer.empty()) {
+      if (sub->get_option("--src-tokenizer")->count() == 0) cfg.src_tokenizer = a->tokenizer;
+      if (sub->get_option("--tgt-tokenizer")->count() == 0) cfg.tgt_tokenizer = a->tokenizer;
+    }
+    cfg.spm_joint = !a->spm_separate;
+    if (a->adam_betas.size() == 2) {
+      cfg.adam_beta1 = a->adam_betas[0];
+      cfg.adam_beta2 = a->adam_betas[1];
+    }
+    if (cfg.model_type == "transformer") {
+      transformer_defaults(sub, cfg);
+      cfg.transformer.dropout = cfg.model.dropout;
+      cfg.transformer.tie_output = !a->no_tie_output;
+      if (cfg.transformer.d_model % cfg.transformer.nhead != 0)
+        throw CliError("--nhead " + std::to_string(cfg.transformer.nhead) + " does not divide --d-model " +
+                           std::to_string(cfg.transformer.d_model),
+                       "attn train", "choose --d-model as a multiple of --nhead (e.g. --d-model 256 --nhead 4)");
+      if (cfg.teacher_forcing_ratio != 1.0)
+        throw CliError("--teacher-forcing must be 1 for the transformer (it reads the whole reference at once)",
+                       "attn train --teacher-forcing", "drop --teacher-forcing, or use --model rnn");
+      if (cfg.transformer.share_embeddings &&
+          !(cfg.src_tokenizer == "spm" && cfg.tgt_tokenizer == "spm" && cfg.spm_joint))
+        throw CliError("--share-embeddings needs one vocabulary for both sides", "attn train --share-embeddings",
+                       "add --tokenizer spm (one joint SentencePiece model), or drop --share-embeddings");
+    }
     if (a->split.size() == 2) {
       cfg.valid_fraction = a->split[0];
       cfg.test_fraction = a->split[1];
@@ -275,7 +430,7 @@ void register_train(CLI::App& app) {
     if (!cfg.init_src_embeddings.empty() && !cfg.resume)
       require_readable_file(cfg.init_src_embeddings, "attn train --init-src-embeddings",
                             "give the vectors file written by `attn word2vec train --out FILE`");
-    if (cfg.model.tie_weights && cfg.model.embed_dim != cfg.model.hidden_size)
+    if (cfg.model_type == "rnn" && cfg.model.tie_weights && cfg.model.embed_dim != cfg.model.hidden_size)
       throw CliError("--tie-weights needs --embed-dim (" + std::to_string(cfg.model.embed_dim) + ") = --hidden-size (" +
                          std::to_string(cfg.model.hidden_size) + ")",
                      "attn train", "set both to the same size or drop --tie-weights");

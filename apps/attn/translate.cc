@@ -1,5 +1,6 @@
-// `attn translate`: translates sentences with a trained checkpoint (greedy or beam search), one
-// output line per input line, optionally with the n-best list or the alignment as a text grid.
+// `attn translate`: translates sentences with a trained checkpoint (greedy search, beam search or
+// sampling), one output line per input line, optionally with the n-best list or the alignment as a
+// text grid.
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,12 +52,15 @@ void register_translate(CLI::App& app) {
   sub->footer(
       "Sentences come from the arguments, or from stdin (one per line) when none is given. They are\n"
       "normalised and tokenised as in training; each output line is the translation of one input line.\n"
-      "Example: attn translate runs/enfr \"I am cold.\" --beam 5 --show-attention");
+      "Examples: attn translate runs/enfr \"I am cold.\" --beam 5 --show-attention\n"
+      "          attn translate runs/enfr-tf \"I am cold.\" --sample --top-p 0.9 --seed 3");
   auto a = std::make_shared<Args>();
   sub->add_option("CHECKPOINT", a->checkpoint, "checkpoint directory (attn train's --out, or its best/ or last/)")
       ->required();
   sub->add_option("SENTENCES", a->sentences, "sentences to translate (default: read stdin, one per line)");
   add_decode_options(sub, a->opt, /*with_n_best=*/true);
+  add_sampling_options(sub, a->opt);
+  add_attention_head_options(sub, a->opt);
   sub->add_flag("--show-attention,-a", a->show_attention,
                 "after each translation, print its alignment: source tokens across, output tokens down, "
                 "shades ' ░▒▓█' for weights 0 .. 1");
@@ -68,10 +72,11 @@ void register_translate(CLI::App& app) {
   actions()[sub] = [a] {
     check_decode_options(a->opt, "translate");
     const train::Translator tr = train::Translator::load(resolve_checkpoint(a->checkpoint, "translate"));
-    const bool no_attention = tr.config().model.attention == "none";
+    check_attention_head_options(a->opt, tr, "translate");
+    const bool no_attention = tr.model_type() == "rnn" && tr.config().model.attention == "none";
     if (a->show_attention)
       std::printf("# %s; grid rows: output tokens, columns: source tokens; ' ░▒▓█' = weight 0, 1/4, 1/2, 3/4, 1\n",
-                  model_description(tr.config().model).c_str());
+                  model_title(tr.config()).c_str());
     if (!a->sentences.empty()) {
       const auto out = tr.translate(a->sentences, a->opt);
       for (size_t i = 0; i < out.size(); ++i) print_translation(*a, i, out[i], no_attention);

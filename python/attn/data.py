@@ -14,6 +14,7 @@ from ._attn.data import (  # noqa: F401
     Batch,
     ReadReport,
     SentencePair,
+    SentencePiece,
     Vocab,
     clean_text,
     count_words,
@@ -26,5 +27,6 @@ from ._attn.data import (  # noqa: F401
     tokenize,
     tutorial_filter,
     tutorial_prefixes,
+    vocab_for,
     write_tatoeba,
 )

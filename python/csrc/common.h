@@ -87,13 +87,19 @@ void bind_attention_concat(py::module_& m);
 void bind_attention_local(py::module_& F);
 // attention_flash.cc: flash_attention, set_sdpa_backend, get_sdpa_backend (into attn._attn.F).
 void bind_attention_flash(py::module_& F);
+// attention_transformer.cc: attn._attn.nn.Transformer* (after bind_nn_attention: uses its MHA, KVCache).
+void bind_attention_transformer(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_io(py::module_& m);
 // bleu.cc: attn._attn.bleu (corpus_bleu, sentence_bleu, BLEUScore).
 void bind_bleu(py::module_& m);
 // data.cc: attn._attn.data (Tatoeba reader, normalisation, Vocab, splits, batches).
 void bind_data(py::module_& m);
+// data_subword.cc: attn._attn.data.SentencePiece, vocab_for; after bind_data.
+void bind_data_subword(py::module_& m);
 // translator.cc: attn._attn.translator (train_translator, Translator); after bind_bleu.
 void bind_translator(py::module_& m);
+// models_transformer.cc: attn._attn.models.TransformerModel (+ greedy / beam / sampling decode).
+void bind_models_transformer(py::module_& m);
 
 }  // namespace attn::python

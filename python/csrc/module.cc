@@ -33,10 +33,13 @@ PYBIND11_MODULE(_attn, m) {
   bind_attention_concat(m);
   bind_attention_local(F);
   bind_attention_flash(F);
+  bind_attention_transformer(m);
   bind_viz(m);
   bind_optim(m);
   bind_io(m);
   bind_bleu(m);
   bind_data(m);
+  bind_data_subword(m);
   bind_translator(m);
+  bind_models_transformer(m);
 }

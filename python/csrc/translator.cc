@@ -1,8 +1,8 @@
 // attn.translator: train_translator and Translator (attn/train/translator.h) from Python.
 //
-// The configuration is a dict with TrainConfig's field names (and the model's Seq2SeqConfig under
-// "model"), exactly the "train" object of a checkpoint's config.json, so a Python dict, a JSON
-// file and the C++ struct are one thing. Results are plain dicts; attention maps are numpy arrays.
+// The configuration is a dict with TrainConfig's field names ("model_type", the RNN's Seq2SeqConfig
+// under "model", the TransformerConfig under "transformer"), exactly the "train" object of a
+// checkpoint's config.json, so a Python dict, a JSON file and the C++ struct are one thing. Results are plain dicts; attention maps are numpy arrays.
 #include "attn/train/translator.h"
 
 #include "attn/train/checkpoint.h"
@@ -90,8 +90,17 @@ py::dict translation_dict(const train::Translation& t) {
 
 train::TranslateOptions translate_options(int64_t beam_size, double length_penalty, int64_t n_best,
                                           double max_length_ratio, int64_t max_length_offset, int64_t max_length,
-                                          int64_t batch_size) {
+                                          int64_t batch_size, bool sample = false, int64_t top_k = 0,
+                                          double top_p = 1.0, double temperature = 1.0, uint64_t seed = 0,
+                                          int64_t attention_layer = -1, int64_t attention_head = -1) {
   train::TranslateOptions o;
+  o.sample = sample;
+  o.top_k = top_k;
+  o.top_p = top_p;
+  o.temperature = temperature;
+  o.seed = seed;
+  o.attention_layer = attention_layer;
+  o.attention_head = attention_head;
   o.beam_size = beam_size;
   o.length_penalty = length_penalty;
   o.n_best = n_best;
@@ -122,7 +131,8 @@ py::dict eval_dict(const train::TranslatorEval& ev) {
 }  // namespace
 
 void bind_translator(py::module_& m) {
-  py::module_ t = m.def_submodule("translator", "RNN translator training and inference (attn.translator)");
+  py::module_ t = m.def_submodule("translator",
+                                  "Translator training and inference, RNN or Transformer (attn.translator)");
 
   t.def(
       "train_translator",
@@ -150,6 +160,8 @@ void bind_translator(py::module_& m) {
       "Every option with its default, as the dict train_translator takes.");
   t.def("normalize_choices", &train::normalize_choices);
   t.def("tokenizer_choices", &train::tokenizer_choices);
+  t.def("model_type_choices", &train::model_type_choices);
+  t.def("spm_model_type_choices", &train::spm_model_type_choices);
   t.def("optimizer_choices", &train::optimizer_choices);
   t.def("lr_schedule_choices", &train::lr_schedule_choices);
 
@@ -160,9 +172,11 @@ void bind_translator(py::module_& m) {
           "translate",
           [](const train::Translator& tr, py::object sentences, int64_t beam_size, double length_penalty,
              int64_t n_best, double max_length_ratio, int64_t max_length_offset, int64_t max_length,
-             int64_t batch_size) -> py::object {
+             int64_t batch_size, bool sample, int64_t top_k, double top_p, double temperature, uint64_t seed,
+             int64_t attention_layer, int64_t attention_head) -> py::object {
             const auto o = translate_options(beam_size, length_penalty, n_best, max_length_ratio, max_length_offset,
-                                             max_length, batch_size);
+                                             max_length, batch_size, sample, top_k, top_p, temperature, seed,
+                                             attention_layer, attention_head);
             const bool single = py::isinstance<py::str>(sentences);
             const std::vector<std::string> in =
                 single ? std::vector<std::string>{sentences.cast<std::string>()} : sentences.cast<std::vector<std::string>>();
@@ -176,9 +190,28 @@ void bind_translator(py::module_& m) {
             for (const auto& x : out) l.append(translation_dict(x));
             return l;
           },
-          py::arg("sentences"), ATTN_DECODE_ARGS,
+          py::arg("sentences"), ATTN_DECODE_ARGS, py::arg("sample") = false, py::arg("top_k") = 0,
+          py::arg("top_p") = 1.0, py::arg("temperature") = 1.0, py::arg("seed") = 0, py::arg("attention_layer") = -1,
+          py::arg("attention_head") = -1,
           "Translates a str (-> dict) or a list of str (-> list of dicts with text, tokens, source_tokens, "
-          "attention [T, S] numpy, score, log_prob, nbest).")
+          "attention [T, S] numpy, score, log_prob, nbest). sample=True draws from the model (top_k, top_p, "
+          "temperature, seed) instead of searching; attention_layer / attention_head choose a Transformer's "
+          "cross-attention (-1: last layer, mean of heads).")
+      .def(
+          "attention_heads",
+          [](const train::Translator& tr, const std::string& sentence, int64_t beam_size) {
+            train::TranslateOptions o;
+            o.beam_size = beam_size;
+            Tensor w;
+            {
+              py::gil_scoped_release release;
+              w = tr.attention_heads(tr.translate(sentence, o));
+            }
+            return attention_array(w);
+          },
+          py::arg("sentence"), py::arg("beam_size") = 1,
+          "Translates the sentence and returns the cross-attention of every decoder layer and head over it, "
+          "numpy [L, H, T, S] (an RNN model: [1, 1, T, S]).")
       .def(
           "evaluate",
           [](const train::Translator& tr, const std::vector<std::pair<std::string, std::string>>& pairs,
@@ -214,6 +247,7 @@ void bind_translator(py::module_& m) {
       .def("source_tokens", &train::Translator::source_tokens, py::arg("sentence"))
       .def("target_tokens", &train::Translator::target_tokens, py::arg("sentence"))
       .def_property_readonly("config", [](const train::Translator& tr) { return config_to_dict(tr.config()); })
+      .def_property_readonly("model_type", &train::Translator::model_type)
       .def_property_readonly("src_vocab_size", &train::Translator::src_vocab_size)
       .def_property_readonly("tgt_vocab_size", &train::Translator::tgt_vocab_size);
 }

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "attn/attention/align.h"
+#include "attn/attention/positional.h"
 #include "attn/nn/init.h"
 #include "attn/ops/compare.h"
 #include "attn/ops/elementwise.h"
@@ -106,6 +107,7 @@ std::string MultiheadAttention::extra_repr() const {
   if (kdim != embed_dim || vdim != embed_dim) s += detail::str_cat(", kdim=", kdim, ", vdim=", vdim);
   if (dropout != 0) s += detail::str_cat(", dropout=", dropout);
   if (batch_first) s += ", batch_first=True";
+  if (rotary) s += detail::str_cat(", rotary=True, rotary_base=", rotary_base);
   return s;
 }
 
@@ -214,6 +216,11 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
   }
 
   auto [q, k, v] = project(q_in, k_in, v_in);
+  if (rotary) {  // positions 0..T-1 for the queries, 0..S-1 for the keys
+    check_rotary();
+    q = apply_rotary(q, 0, rotary_base);
+    k = apply_rotary(k, 0, rotary_base);
+  }
 
   AttentionResult r = attend(q, k, v, mask, need_weights, average_attn_weights);
   if (!batched) {
@@ -236,6 +243,12 @@ AttentionResult MultiheadAttention::forward_incremental(const Tensor& x, KVCache
   const Tensor xb = batch_first ? x : x.transpose(0, 1);
   const int64_t B = xb.size(0), Tn = xb.size(1);
   auto [q, k, v] = project(xb, xb, xb);
+  if (rotary) {  // the new steps sit at positions cache.length() .. cache.length() + Tn - 1
+    check_rotary();
+    const int64_t offset = cache.length();
+    q = apply_rotary(q, offset, rotary_base);
+    k = apply_rotary(k, offset, rotary_base);
+  }
   if (cache.k.defined()) {
     ATTN_CHECK(cache.k.dim() == 4 && cache.k.size(0) == B && cache.k.size(1) == num_kv_heads &&
                    cache.k.size(3) == head_dim && cache.k.dtype() == k.dtype() && cache.v.defined() &&
@@ -253,6 +266,70 @@ AttentionResult MultiheadAttention::forward_incremental(const Tensor& x, KVCache
   const int64_t S = cache.k.size(2);
   Tensor mask = Tn > 1 ? causal_mask(Tn, S, CausalAlign::BottomRight) : Tensor();
   AttentionResult r = attend(q, cache.k, cache.v, mask, need_weights, average_attn_weights);
+  if (!batch_first) r.output = r.output.transpose(0, 1);
+  return r;
+}
+
+void MultiheadAttention::check_rotary() const {
+  ATTN_CHECK(head_dim % 2 == 0, "MultiheadAttention: rotary needs an even head_dim, got embed_dim ", embed_dim,
+             " / num_heads ", num_heads, " = ", head_dim);
+}
+
+KVCache MultiheadAttention::project_kv(const Tensor& key, const Tensor& value) const {
+  ATTN_CHECK(key.defined() && value.defined() && key.dim() == 3 && value.dim() == 3,
+             "MultiheadAttention::project_kv: expected 3-D key and value, got key ", key.describe(), ", value ",
+             value.describe());
+  const Tensor kb = batch_first ? key : key.transpose(0, 1), vb = batch_first ? value : value.transpose(0, 1);
+  ATTN_CHECK(kb.size(2) == kdim && vb.size(2) == vdim && kb.size(0) == vb.size(0) && kb.size(1) == vb.size(1),
+             "MultiheadAttention::project_kv: expected key [..., ", kdim, "] and value [..., ", vdim,
+             "] with the same batch and length, got key ", key.describe(), ", value ", value.describe(),
+             " (batch_first=", batch_first, ")");
+  ATTN_CHECK(key.dtype() == out_proj->weight.dtype() && value.dtype() == key.dtype(),
+             "MultiheadAttention::project_kv: key ", key.describe(), " and value ", value.describe(),
+             " must have the parameters' dtype ", out_proj->weight.dtype());
+  const int64_t E = embed_dim, kvf = num_kv_heads * head_dim;
+  Tensor bk, bv;
+  if (in_proj_bias.defined()) {
+    bk = in_proj_bias.narrow(0, E, kvf);
+    bv = in_proj_bias.narrow(0, E + kvf, kvf);
+  }
+  const Tensor wk = qkv_same_embed_dim ? in_proj_weight.narrow(0, E, E) : k_proj_weight;
+  const Tensor wv = qkv_same_embed_dim ? in_proj_weight.narrow(0, 2 * E, E) : v_proj_weight;
+  KVCache kv;
+  kv.k = split_heads(linear(kb, wk, bk), num_kv_heads, head_dim);  // [B, Hkv, S, D]
+  kv.v = split_heads(linear(vb, wv, bv), num_kv_heads, head_dim);
+  return kv;
+}
+
+AttentionResult MultiheadAttention::forward_kv(const Tensor& query, const KVCache& kv, const Tensor& key_padding_mask,
+                                               bool need_weights, bool average_attn_weights) {
+  ATTN_CHECK(!rotary, "MultiheadAttention::forward_kv: not available with rotary (cached keys carry no positions)");
+  ATTN_CHECK(query.defined() && query.dim() == 3 && query.size(2) == embed_dim &&
+                 query.dtype() == out_proj->weight.dtype(),
+             "MultiheadAttention::forward_kv: expected query ", batch_first ? "[B, T, " : "[T, B, ", embed_dim,
+             "] of dtype ", out_proj->weight.dtype(), ", got ", query.describe());
+  const Tensor qb = batch_first ? query : query.transpose(0, 1);
+  const int64_t B = qb.size(0);
+  ATTN_CHECK(kv.k.defined() && kv.v.defined() && kv.k.dim() == 4 && kv.k.size(0) == B &&
+                 kv.k.size(1) == num_kv_heads && kv.k.size(3) == head_dim && kv.v.shape() == kv.k.shape(),
+             "MultiheadAttention::forward_kv: kv k ", kv.k.describe(), " / v ", kv.v.describe(),
+             " do not fit query ", query.describe(), " (expected [", B, ", ", num_kv_heads, ", S, ", head_dim,
+             "], from project_kv)");
+  const int64_t S = kv.k.size(2);
+  Tensor mask;
+  if (key_padding_mask.defined()) {
+    ATTN_CHECK(key_padding_mask.dim() == 2 && key_padding_mask.size(0) == B && key_padding_mask.size(1) == S &&
+                   (key_padding_mask.dtype() == kBool || key_padding_mask.is_floating_point()),
+               "MultiheadAttention::forward_kv: key_padding_mask ", key_padding_mask.describe(), " should be bool or float [",
+               B, ", ", S, "]");
+    const Tensor kpm = key_padding_mask.reshape({B, 1, 1, S});
+    mask = kpm.dtype() == kBool ? logical_not(kpm) : to_additive(kpm, qb.dtype());
+  }
+  const int64_t E = embed_dim;
+  const Tensor bq = in_proj_bias.defined() ? in_proj_bias.narrow(0, 0, E) : Tensor();
+  const Tensor wq = qkv_same_embed_dim ? in_proj_weight.narrow(0, 0, E) : q_proj_weight;
+  const Tensor q = split_heads(linear(qb, wq, bq), num_heads, head_dim);  // [B, H, T, D]
+  AttentionResult r = attend(q, kv.k, kv.v, mask, need_weights, average_attn_weights);
   if (!batch_first) r.output = r.output.transpose(0, 1);
   return r;
 }

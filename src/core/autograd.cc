@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/grad_sink.h"
 #include "kernels/reduce_sum.h"
 
 namespace attn {
@@ -75,6 +76,16 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
 
 namespace {
 
+// The node whose backward closure is running on this thread, when leaf gradients may be added
+// in place (backward(), not grad()); see leaf_grad_sink.
+thread_local const Node* g_sink_node = nullptr;
+
+// True when a leaf's .grad is its own buffer, which gradients are added into in place: .grad is
+// only ever adopted when exclusively owned, or else copied (accumulate_leaf).
+bool addable_in_place(const Tensor& slot, DType dtype) {
+  return slot.is_contiguous() && slot.storage_offset() == 0 && slot.dtype() == dtype;
+}
+
 // True when nothing else can observe t's buffer: we may then update it in place or adopt it.
 bool exclusively_owned(const Tensor& t) {
   // impl().storage, not storage(): the latter returns a copy of the shared_ptr (count + 1).
@@ -126,9 +137,8 @@ void accumulate_leaf(TensorImpl& leaf, Tensor g) {
     return;
   }
   Tensor slot(leaf.grad);
-  if (slot.is_contiguous() && slot.storage_offset() == 0 && slot.dtype() == g.dtype()) {
-    // .grad is the leaf's own buffer (adopted only when exclusively owned, else copied, above):
-    // add into it in place, as PyTorch does; references to .grad see the sum either way.
+  if (addable_in_place(slot, g.dtype())) {
+    // Add into .grad in place, as PyTorch does; references to .grad see the sum either way.
     const Tensor b = g.contiguous();
     ATTN_DISPATCH_FLOATING(slot.dtype(), "grad accumulation", [&] {
       scalar_t* po = slot.data_ptr<scalar_t>();
@@ -144,6 +154,17 @@ void accumulate_leaf(TensorImpl& leaf, Tensor g) {
 }
 
 }  // namespace
+
+Tensor leaf_grad_sink(size_t input, std::initializer_list<const Tensor*> reads) {
+  if (!g_sink_node || input >= g_sink_node->inputs.size()) return Tensor();
+  const std::shared_ptr<TensorImpl>& leaf = g_sink_node->inputs[input].leaf;
+  if (!leaf || !leaf->grad) return Tensor();
+  Tensor slot(leaf->grad);
+  if (!addable_in_place(slot, leaf->dtype) || slot.shape() != leaf->shape) return Tensor();
+  for (const Tensor* t : reads)
+    if (t->defined() && t->impl().storage == slot.impl().storage) return Tensor();
+  return slot;
+}
 
 // Shared by run_backward and grad(): if `capture` is set, gradients reaching the captured nodes or
 // leaves are stored there instead of being accumulated into .grad.
@@ -200,7 +221,16 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
       accumulate(slot, g);
       out->grad = slot.impl_ptr();
     }
-    std::vector<Tensor> in_grads = n->backward(g);
+    std::vector<Tensor> in_grads;
+    {
+      // Leaf gradients may go straight into .grad only when they would be accumulated there.
+      struct SinkScope {
+        const Node* prev = g_sink_node;
+        explicit SinkScope(const Node* n) { g_sink_node = n; }
+        ~SinkScope() { g_sink_node = prev; }
+      } scope(capture ? nullptr : n);
+      in_grads = n->backward(g);
+    }
     ATTN_CHECK(in_grads.size() == n->inputs.size(), "autograd: node '", n->name, "' returned ", in_grads.size(),
                " gradients for ", n->inputs.size(), " inputs");
     for (size_t i = 0; i < n->inputs.size(); ++i) {

@@ -7,7 +7,6 @@
 #include "attn/io/safetensors.h"
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -17,6 +16,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "attn/core/file.h"
 
 namespace attn::io {
 
@@ -269,18 +270,6 @@ bool read_fully(int fd, void* buf, size_t n, uint64_t offset) {
   return true;
 }
 
-bool write_fully(int fd, const void* buf, size_t n) {
-  const char* p = static_cast<const char*>(buf);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= size_t(w);
-  }
-  return true;
-}
-
 // The serialized header (length prefix included) and the tensors made contiguous, in order.
 std::string header_bytes(const std::vector<std::pair<std::string, Tensor>>& tensors,
                          const std::map<std::string, std::string>& metadata, std::vector<Tensor>* contiguous) {
@@ -395,39 +384,10 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                       const std::map<std::string, std::string>& metadata) {
   std::vector<Tensor> parts;
   const std::string header = header_bytes(tensors, metadata, &parts);  // validates before touching the disk
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  ATTN_CHECK(fd >= 0, "cannot write '", path, "': creating the temporary file '", tmp, "' failed: ", errno_text());
-  auto fail = [&](const std::string& what) {
-    const std::string reason = errno_text();
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    ATTN_FAIL("writing '", path, "' failed: ", what, ": ", reason, " (nothing was written)");
-  };
-  if (!write_fully(fd, header.data(), header.size())) fail("write");
+  std::vector<std::string_view> bytes{header};
   for (const Tensor& t : parts)
-    if (!write_fully(fd, t.raw_data(), size_t(t.numel()) * t.itemsize())) fail("write");
-  // Data on disk before the rename makes it visible, so a crash leaves the old file or the new one.
-  if (::fsync(fd) != 0) fail("fsync");
-  if (::close(fd) != 0) {
-    const std::string reason = errno_text();
-    ::unlink(tmp.c_str());
-    ATTN_FAIL("writing '", path, "' failed: close: ", reason, " (nothing was written)");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string reason = errno_text();
-    ::unlink(tmp.c_str());
-    ATTN_FAIL("cannot rename '", tmp, "' to '", path, "': ", reason, " (nothing was written)");
-  }
-  // Best effort: persist the directory entry too.
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+    bytes.emplace_back(static_cast<const char*>(t.raw_data()), size_t(t.numel()) * t.itemsize());
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace attn::io

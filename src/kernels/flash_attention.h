@@ -19,9 +19,11 @@
 // Backward, with D_i = dout_i . out_i (= sum_j p_ij m_ij dout_i . v_j, so dropout needs no extra
 // state): dP_ij = m_ij (dout_i . v_j), dS_ij = p_ij (dP_ij - D_i),
 //   dq_i = scale sum_j dS_ij k_j,   dk_j = scale sum_i dS_ij q_i,   dv_j = sum_i p_ij m_ij dout_i.
-// p is recomputed per block from the saved lse. dq is computed per query block, dk and dv per key
-// block in a second parallel loop (over every query head of the kv group), so every output element
-// is written by one thread and no reduction is split: results do not depend on the thread count.
+// p is recomputed per block from the saved lse. The fast kernel computes each (query block, key
+// block) tile once per kv head (FlashAttention-2 order) or, with few kv heads, dq per query block
+// and dk, dv per key block in a second parallel loop (over every query head of the kv group); the
+// reference does the latter row by row. Every output element is written by one thread and no
+// reduction is split: results do not depend on the thread count.
 // The kernels WRITE (=) their outputs; the op layer passes fresh buffers.
 //
 // Layout (all contiguous): q [BH, T, E], k [BHk, S, E], v [BHk, S, Ev], out [BH, T, Ev], lse

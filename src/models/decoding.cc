@@ -1,4 +1,4 @@
-// Greedy and beam search over an IncrementalDecoder (see include/attn/models/decoding.h).
+// Greedy, beam and sampling search over an IncrementalDecoder (see include/attn/models/decoding.h).
 //
 // The searches never copy token or attention histories while running: every generated token is an
 // Entry that points to the entry before it, and the attention rows of each step are kept as that
@@ -281,6 +281,101 @@ std::vector<std::vector<Hypothesis>> greedy_impl(IncrementalDecoder& decoder, co
   return results;
 }
 
+void check_sampling(const SamplingOptions& s) {
+  ATTN_CHECK(std::isfinite(s.temperature) && s.temperature > 0, "sample_search: temperature must be > 0, got ",
+             s.temperature);
+  ATTN_CHECK(s.top_k >= 0, "sample_search: top_k must be >= 0 (0: no top-k filtering), got ", s.top_k);
+  ATTN_CHECK(s.top_p > 0 && s.top_p <= 1, "sample_search: top_p must be in (0, 1] (1: no nucleus filtering), got ",
+             s.top_p);
+}
+
+// Fills `probs` (size V) with the sampling distribution of one row's log-probabilities l[0..V).
+void filtered_distribution(const double* l, int64_t V, const SamplingOptions& so, std::vector<int64_t>& order,
+                           std::vector<double>& probs) {
+  probs.assign(size_t(V), 0.0);
+  order.clear();
+  for (int64_t v = 0; v < V; ++v)
+    if (l[v] > kNegInf) order.push_back(v);  // -inf (forbidden) and NaN never drawn
+  if (order.empty()) return;
+  // Most likely first, ties by token id: the order both filters cut. (Dividing by the temperature
+  // keeps the order, so it is taken on l.)
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l[a] != l[b] ? l[a] > l[b] : a < b; });
+  if (so.top_k > 0 && int64_t(order.size()) > so.top_k) order.resize(size_t(so.top_k));
+  const double top = l[order.front()];
+  double z = 0;  // differences first, so a tiny temperature gives exp(-inf) = 0, never inf - inf
+  for (int64_t v : order) z += probs[size_t(v)] = std::exp((l[v] - top) / so.temperature);
+  size_t keep = order.size();
+  if (so.top_p < 1) {
+    double before = 0;  // probability of the tokens ranked above
+    for (keep = 0; keep < order.size() && before < so.top_p; ++keep) before += probs[size_t(order[keep])] / z;
+    for (size_t i = keep; i < order.size(); ++i) probs[size_t(order[i])] = 0;
+    z = 0;
+    for (size_t i = 0; i < keep; ++i) z += probs[size_t(order[i])];
+  }
+  for (size_t i = 0; i < keep; ++i) probs[size_t(order[i])] /= z;
+}
+
+std::vector<std::vector<Hypothesis>> sample_impl(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
+                                                 const SearchOptions& o, const SamplingOptions& so, Generator* gen) {
+  check_options(o, max_lengths, /*beam=*/false);
+  check_sampling(so);
+  NoGradGuard no_grad;
+  const int64_t B = int64_t(max_lengths.size());
+  std::vector<std::vector<Hypothesis>> results(static_cast<size_t>(B));
+  std::vector<int64_t> rows;  // batch row of every decoder row
+  for (int64_t b = 0; b < B; ++b) {
+    if (max_lengths[size_t(b)] == 0) results[size_t(b)].push_back(Hypothesis{});
+    else rows.push_back(b);
+  }
+  if (rows.empty()) return results;
+  if (int64_t(rows.size()) != B) decoder.reorder(index_tensor(rows));
+
+  History hist;
+  std::vector<Beam> state(rows.size(), Beam{0.0, -1, o.bos});
+  std::vector<double> masked, probs;
+  std::vector<int64_t> order;
+  for (int64_t t = 0; !rows.empty(); ++t) {
+    std::vector<int64_t> tokens;
+    for (const Beam& s : state) tokens.push_back(s.token);
+    int64_t V = 0;
+    const std::vector<double> lp = hist.step(decoder, tokens, o.eos, V);
+    // One uniform draw per live row and step, in row order.
+    const std::vector<double> u = to_double_vector(rand({int64_t(rows.size())}, kFloat64, gen));
+    std::vector<int64_t> keep, next_rows;
+    std::vector<Beam> next_state;
+    for (int64_t r = 0; r < int64_t(rows.size()); ++r) {
+      const double* l = lp.data() + r * V;
+      masked.assign(l, l + V);
+      if (t < o.min_length) masked[size_t(o.eos)] = kNegInf;
+      filtered_distribution(masked.data(), V, so, order, probs);
+      const int64_t b = rows[size_t(r)];
+      if (order.empty()) continue;  // every continuation forbidden: no hypothesis for this row
+      // Inverse CDF in token-id order; rounding that leaves the target unreached takes the last
+      // token with probability > 0.
+      int64_t pick = -1;
+      double cum = 0;
+      for (int64_t v = 0; v < V; ++v) {
+        if (probs[size_t(v)] <= 0) continue;
+        pick = v;
+        cum += probs[size_t(v)];
+        if (u[size_t(r)] < cum) break;
+      }
+      Beam s{state[size_t(r)].log_prob + l[pick], hist.add(pick, state[size_t(r)].entry, t, r), pick};
+      if (pick == o.eos || t + 1 >= max_lengths[size_t(b)]) {
+        results[size_t(b)].push_back(hist.build(s.entry, s.log_prob, o.length_penalty));
+        continue;
+      }
+      keep.push_back(r);
+      next_rows.push_back(b);
+      next_state.push_back(s);
+    }
+    if (!next_rows.empty() && next_rows.size() != rows.size()) decoder.reorder(index_tensor(keep));
+    rows = std::move(next_rows);
+    state = std::move(next_state);
+  }
+  return results;
+}
+
 std::vector<int64_t> uniform_lengths(int64_t batch, const SearchOptions& o) {
   ATTN_CHECK(batch >= 0, "decoding: batch must be >= 0, got ", batch);
   return std::vector<int64_t>(size_t(batch), o.max_length);
@@ -303,6 +398,23 @@ std::vector<std::vector<Hypothesis>> greedy_search(IncrementalDecoder& decoder, 
 std::vector<std::vector<Hypothesis>> beam_search(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
                                                  const SearchOptions& options) {
   return beam_impl(decoder, max_lengths, options);
+}
+std::vector<std::vector<Hypothesis>> sample_search(IncrementalDecoder& decoder, int64_t batch,
+                                                   const SearchOptions& options, const SamplingOptions& sampling,
+                                                   Generator* gen) {
+  return sample_impl(decoder, uniform_lengths(batch, options), options, sampling, gen);
+}
+std::vector<std::vector<Hypothesis>> sample_search(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
+                                                   const SearchOptions& options, const SamplingOptions& sampling,
+                                                   Generator* gen) {
+  return sample_impl(decoder, max_lengths, options, sampling, gen);
+}
+std::vector<double> sampling_distribution(const std::vector<double>& log_probs, const SamplingOptions& sampling) {
+  check_sampling(sampling);
+  std::vector<int64_t> order;
+  std::vector<double> probs;
+  filtered_distribution(log_probs.data(), int64_t(log_probs.size()), sampling, order, probs);
+  return probs;
 }
 
 }  // namespace attn::models

@@ -213,6 +213,12 @@ Tensor Seq2SeqDecoder::rnn_step(Seq2SeqState& st, const Tensor& x) {
 }
 
 Seq2SeqStep Seq2SeqDecoder::step(Seq2SeqState& st, const Tensor& tokens) {
+  Seq2SeqStep r = step_output(st, tokens);
+  r.logits = out->forward(r.output);  // [N, V]
+  return r;
+}
+
+Seq2SeqStep Seq2SeqDecoder::step_output(Seq2SeqState& st, const Tensor& tokens) {
   const int64_t N = st.memory.size(0), S = st.memory.size(1);
   ATTN_CHECK(tokens.defined() && tokens.dtype() == kInt64 && tokens.dim() == 1 && tokens.size(0) == N,
              "Seq2SeqDecoder::step: expected tokens int64 [", N, "], got ",
@@ -222,16 +228,14 @@ Seq2SeqStep Seq2SeqDecoder::step(Seq2SeqState& st, const Tensor& tokens) {
   Seq2SeqStep r;
   switch (kind) {
     case DecoderKind::None: {
-      Tensor o = rnn_step(st, cat({e, st.context}, 1));  // [N, H]
-      r.logits = out->forward(o);                         // [N, V]
-      r.attention = zeros({N, S}, st.memory.dtype());     // no attention: an all-zero map
+      r.output = rnn_step(st, cat({e, st.context}, 1));  // [N, H]
+      r.attention = zeros({N, S}, st.memory.dtype());    // no attention: an all-zero map
       break;
     }
     case DecoderKind::Bahdanau: {
       const Tensor s_prev = st.h.select(0, config.num_layers - 1);         // [N, H] s_{t-1}, top layer
       nn::StepAttention a = bahdanau->forward(s_prev, st.memory, st.memory, mask);  // context [N, Dk]
-      Tensor o = rnn_step(st, cat({e, a.context}, 1));                      // [N, H] s_t
-      r.logits = out->forward(o);                                           // [N, V]
+      r.output = rnn_step(st, cat({e, a.context}, 1));                      // [N, H] s_t
       r.attention = a.weights;                                              // [N, S]
       break;
     }
@@ -243,15 +247,14 @@ Seq2SeqStep Seq2SeqDecoder::step(Seq2SeqState& st, const Tensor& tokens) {
       nn::StepAttention a = luong->forward(o, st.memory, st.memory, mask);  // context [N, Dk]
       Tensor ht = tanh(W_c->forward(cat({a.context, o}, 1)));               // [N, H] h~_t (eq. 5)
       st.feed = ht;
-      r.logits = out->forward(ht);  // [N, V]
-      r.attention = a.weights;      // [N, S]
+      r.output = ht;
+      r.attention = a.weights;  // [N, S]
       break;
     }
     case DecoderKind::ConcatLinear: {
       const Tensor s_prev = st.h.select(0, config.num_layers - 1);         // [N, H]
       nn::ConcatLinearOutput a = concat_linear->forward(e, s_prev, st.memory);  // output [N, H], weights [N, max_length]
-      Tensor o = rnn_step(st, relu(a.output));                              // [N, H]
-      r.logits = out->forward(o);                                           // [N, V]
+      r.output = rnn_step(st, relu(a.output));                              // [N, H]
       r.attention = a.weights.narrow(1, 0, S);  // [N, S]; the weight on positions >= S is dropped
       break;
     }
@@ -311,22 +314,30 @@ Tensor Seq2Seq::forward(const Tensor& src, const Tensor& src_lens, const Tensor&
     last_attention_ = zeros({B, 0, S}, config.dtype);
     return zeros({B, 0, config.tgt_vocab}, config.dtype);
   }
-  std::vector<Tensor> logits, attention;
-  logits.reserve(size_t(T));
+  // The output projection, the model's largest matrix ([V, H]), is applied to all T decoder outputs
+  // at once after the loop: one GEMM forward and two backward read it 3 times per sentence, where
+  // a projection per step reads it 3T times (and at batch 1 every step's dW is a full [V, H] pass).
+  // A step fed the model's own prediction needs the previous step's logits early, for its argmax
+  // only: those are computed then, without gradient, by the same call step() makes.
+  std::vector<Tensor> outputs, attention;
+  outputs.reserve(size_t(T));
   attention.reserve(size_t(T));
   for (int64_t t = 0; t < T; ++t) {
     Tensor tokens = tgt_in.select(1, t).contiguous();  // [B]
     if (t > 0 && teacher_forcing_ratio < 1.0) {
       // One draw per step for the whole batch; the fed prediction carries no gradient (a token).
       const double u = rand({1}, kFloat64, gen).item();
-      if (u >= teacher_forcing_ratio) tokens = argmax(logits.back().detach(), 1);  // [B]
+      if (u >= teacher_forcing_ratio) {
+        NoGradGuard no_grad;
+        tokens = argmax(decoder->out->forward(outputs.back()), 1);  // [B]
+      }
     }
-    Seq2SeqStep s = decoder->step(st, tokens);
-    logits.push_back(s.logits);                   // [B, V]
-    attention.push_back(s.attention.detach());    // [B, S]
+    Seq2SeqStep s = decoder->step_output(st, tokens);
+    outputs.push_back(s.output);                // [B, H]
+    attention.push_back(s.attention.detach());  // [B, S]
   }
-  last_attention_ = stack(attention, 1);  // [B, T, S]
-  return stack(logits, 1);                // [B, T, V]
+  last_attention_ = stack(attention, 1);            // [B, T, S]
+  return decoder->out->forward(stack(outputs, 1));  // [B, T, V]
 }
 
 std::unique_ptr<IncrementalDecoder> Seq2Seq::start_decoding(const Tensor& src, const Tensor& src_lens) {

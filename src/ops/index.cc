@@ -7,6 +7,7 @@
 #include <array>
 #include <cstring>
 
+#include "core/grad_sink.h"
 #include "kernels/strided.h"
 #include "ops/op_util.h"
 
@@ -264,10 +265,14 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
   // p with indices[p] == v (in position order), except the padding row, which stays zero.
   const int64_t skip = padding_idx < 0 ? -1 : padding_idx;
   autograd::record("embedding", out, {weight}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dw = zeros_parallel({V, D}, g.dtype());
     const Tensor gc = g.contiguous();
+    // Only the looked-up rows change: add them straight into weight.grad when it already holds
+    // a gradient, instead of a dense [V, D] of zeros per call (one per step of a decoder).
+    const Tensor sink = autograd::leaf_grad_sink(0, {&gc});
+    Tensor dw = sink.defined() ? Tensor() : zeros_parallel({V, D}, g.dtype());
+    const Tensor& target = sink.defined() ? sink : dw;
     ATTN_DISPATCH_FLOATING(g.dtype(), "embedding backward", [&] {
-      index_add_rows(dw.data_ptr<scalar_t>(), gc.data_ptr<scalar_t>(), ic.data_ptr<int64_t>(), 1, N, V, D, skip);
+      index_add_rows(target.data_ptr<scalar_t>(), gc.data_ptr<scalar_t>(), ic.data_ptr<int64_t>(), 1, N, V, D, skip);
     });
     return {dw};
   });

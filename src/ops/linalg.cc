@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "attn/ops/elementwise.h"
+#include "core/grad_sink.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce_sum.h"
 #include "ops/op_util.h"
@@ -228,8 +229,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       if (dx.numel() > 0) gemm_into(dx.view({rows, in}), g2, w, {}, false);
     }
     if (nw) {
-      dw = empty({out_f, in}, w.dtype());
-      if (dw.numel() > 0) gemm_into(dw, g2.t(), x2, {}, false);
+      // Straight into weight.grad when it already holds a gradient (BLAS beta = 1): a weight
+      // applied at every step of a recurrence then costs no [out, in] temporary per step.
+      if (const Tensor sink = autograd::leaf_grad_sink(1, {&g2, &x2}); sink.defined()) {
+        if (sink.numel() > 0) gemm_into(sink, g2.t(), x2, {}, true);
+      } else {
+        dw = empty({out_f, in}, w.dtype());
+        if (dw.numel() > 0) gemm_into(dw, g2.t(), x2, {}, false);
+      }
     }
     if (nbias) db = autograd::sum_to(g2, {out_f});
     return {dx, dw, db};

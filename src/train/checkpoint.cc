@@ -1,20 +1,17 @@
 // Translation checkpoints (see attn/train/checkpoint.h).
 #include "attn/train/checkpoint.h"
 
-#include <fcntl.h>
-#include <stdio.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "attn/core/error.h"
+#include "attn/core/file.h"
 #include "attn/core/random.h"
+#include "attn/models/seq2seq.h"
+#include "attn/models/transformer.h"
 
 namespace attn::train {
 namespace {
@@ -46,6 +43,33 @@ void visit_model(models::Seq2SeqConfig& m, V&& v) {
 }
 
 template <class V>
+void visit_transformer(models::TransformerConfig& m, V&& v) {
+  v("src_vocab", m.src_vocab);
+  v("tgt_vocab", m.tgt_vocab);
+  v("d_model", m.d_model);
+  v("nhead", m.nhead);
+  v("num_encoder_layers", m.num_encoder_layers);
+  v("num_decoder_layers", m.num_decoder_layers);
+  v("dim_feedforward", m.dim_feedforward);
+  v("dropout", m.dropout);
+  v("activation", m.activation);
+  v("layer_norm_eps", m.layer_norm_eps);
+  v("norm_first", m.norm_first);
+  v("positions", m.positions);
+  v("max_positions", m.max_positions);
+  v("share_embeddings", m.share_embeddings);
+  v("tie_output", m.tie_output);
+  v("num_kv_heads", m.num_kv_heads);
+  v("moe_experts", m.moe_experts);
+  v("moe_top_k", m.moe_top_k);
+  v("moe_aux_weight", m.moe_aux_weight);
+  v("pad", m.pad);
+  v("bos", m.bos);
+  v("eos", m.eos);
+  v("dtype", m.dtype);
+}
+
+template <class V>
 void visit_train(TrainConfig& c, V&& v) {
   v("train_path", c.train_path);
   v("valid_path", c.valid_path);
@@ -63,12 +87,18 @@ void visit_train(TrainConfig& c, V&& v) {
   v("src_tokenizer", c.src_tokenizer);
   v("tgt_tokenizer", c.tgt_tokenizer);
   v("min_freq", c.min_freq);
+  v("spm_vocab_size", c.spm_vocab_size);  // absent in older checkpoints (no spm sides there)
+  v("spm_model_type", c.spm_model_type);
+  v("spm_joint", c.spm_joint);
   v("max_src_len", c.max_src_len);
   v("max_tgt_len", c.max_tgt_len);
   v("init_src_embeddings", c.init_src_embeddings);
   v("freeze_src_embeddings", c.freeze_src_embeddings);
+  v("model_type", c.model_type);  // absent in older checkpoints: "rnn"
   v("optimizer", c.optimizer);
   v("lr", c.lr);
+  v("adam_beta1", c.adam_beta1);
+  v("adam_beta2", c.adam_beta2);
   v("weight_decay", c.weight_decay);
   v("momentum", c.momentum);
   v("clip_norm", c.clip_norm);
@@ -191,10 +221,17 @@ json model_to_json(const models::Seq2SeqConfig& m) {
   return j;
 }
 
+json transformer_to_json(const models::TransformerConfig& m) {
+  json j = json::object();
+  visit_transformer(const_cast<models::TransformerConfig&>(m), Writer{j});
+  return j;
+}
+
 json train_to_json(const TrainConfig& c) {
   json j = json::object();
   visit_train(const_cast<TrainConfig&>(c), Writer{j});
   j["model"] = model_to_json(c.model);
+  j["transformer"] = transformer_to_json(c.transformer);
   return j;
 }
 
@@ -209,24 +246,20 @@ TrainConfig train_from_json(const json& j, const std::string& where) {
     visit_model(c.model, rm);
     rm.check_unknown();
   }
-  r.check_unknown({"model"});
+  if (auto it = j.find("transformer"); it != j.end()) {
+    ATTN_CHECK(it->is_object(), where, ".transformer: expected an object, got ", it->type_name());
+    Reader rt{*it, where + ".transformer", {}};
+    visit_transformer(c.transformer, rt);
+    rt.check_unknown();
+  }
+  r.check_unknown({"model", "transformer"});
   return c;
 }
 
 // --- files -----------------------------------------------------------------------------------------
 
-std::string read_text_file(const fs::path& path, const std::string& what) {
-  ATTN_CHECK(fs::exists(path), "checkpoint: missing file ", path.string(), " (", what, ")");
-  std::ifstream in(path, std::ios::binary);
-  ATTN_CHECK(in, "checkpoint: cannot open ", path.string(), ": ", std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  ATTN_CHECK(!in.bad(), "checkpoint: cannot read ", path.string());
-  return ss.str();
-}
-
 json parse_json_file(const fs::path& path, const std::string& what) {
-  const std::string text = read_text_file(path, what);
+  const std::string text = read_file(path.string(), what);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
@@ -234,43 +267,14 @@ json parse_json_file(const fs::path& path, const std::string& what) {
   }
 }
 
-// Writes `bytes` to `path` and fsyncs it, so the rename that publishes the directory never exposes
-// an empty or short file after a crash.
-void write_file_synced(const fs::path& path, const std::string& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ATTN_CHECK(fd >= 0, "checkpoint: cannot create ", path.string(), ": ", std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ATTN_FAIL("checkpoint: cannot write ", path.string(), ": ", std::strerror(err));
-    }
-    done += size_t(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  ATTN_CHECK(synced, "checkpoint: cannot fsync ", path.string(), ": ", std::strerror(err));
-}
-
-void fsync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;  // best effort: some file systems do not allow opening directories
-  ::fsync(fd);
-  ::close(fd);
-}
-
 // Builds a model from `config` without consuming the default generator (whose state belongs to
 // the caller, e.g. a training run about to be resumed).
-std::shared_ptr<models::Seq2Seq> make_model_quietly(const models::Seq2SeqConfig& config) {
+std::shared_ptr<models::TranslationModel> make_model_quietly(const TrainConfig& config) {
   Generator& g = default_generator();
   const uint64_t seed = g.seed(), offset = g.offset();
-  std::shared_ptr<models::Seq2Seq> m;
+  std::shared_ptr<models::TranslationModel> m;
   try {
-    m = std::make_shared<models::Seq2Seq>(config);
+    m = make_model(config);
   } catch (...) {
     g.manual_seed(seed);
     g.set_offset(offset);
@@ -281,10 +285,20 @@ std::shared_ptr<models::Seq2Seq> make_model_quietly(const models::Seq2SeqConfig&
   return m;
 }
 
+// The vocabulary sizes the model options of `c` were built for.
+int64_t config_src_vocab(const TrainConfig& c) {
+  return c.model_type == "transformer" ? c.transformer.src_vocab : c.model.src_vocab;
+}
+int64_t config_tgt_vocab(const TrainConfig& c) {
+  return c.model_type == "transformer" ? c.transformer.tgt_vocab : c.model.tgt_vocab;
+}
+// "model" or "transformer": where in config.json the model options are.
+const char* model_section(const TrainConfig& c) { return c.model_type == "transformer" ? "transformer" : "model"; }
+
 // Checks every tensor against the shapes of a model built from the config, naming both shapes.
-void check_model_tensors(const io::StateDict& sd, const models::Seq2SeqConfig& config, const std::string& file,
+void check_model_tensors(const io::StateDict& sd, const TrainConfig& config, const std::string& file,
                          const std::string& config_file) {
-  std::shared_ptr<models::Seq2Seq> ref;
+  std::shared_ptr<models::TranslationModel> ref;
   try {
     ref = make_model_quietly(config);
   } catch (const Error& e) {
@@ -319,6 +333,35 @@ void check_model_tensors(const io::StateDict& sd, const models::Seq2SeqConfig& c
   }
 }
 
+// The SentencePiece model files of a config's "spm" sides (empty: not spm). One joint model when
+// both sides are spm and spm_joint.
+struct SubwordFiles {
+  std::string src, tgt;
+};
+SubwordFiles subword_files(const TrainConfig& c) {
+  const bool s = c.src_tokenizer == "spm", t = c.tgt_tokenizer == "spm";
+  if (s && t && c.spm_joint) return {"spm.model", "spm.model"};
+  return {s ? "src_spm.model" : "", t ? "tgt_spm.model" : ""};
+}
+
+// A side's vocabulary must be the one made from its SentencePiece model, id for id.
+void check_subword_vocab(const data::SentencePiece& spm, const data::Vocab& vocab, const fs::path& spm_path,
+                         const fs::path& vocab_path) {
+  const data::Vocab expected = data::vocab_for(spm);
+  ATTN_CHECK(expected == vocab, "checkpoint: ", vocab_path.string(), " (", vocab.size(),
+             " tokens) is not the vocabulary of the SentencePiece model ", spm_path.string(), " (",
+             expected.size(), " tokens with the specials); the files come from different runs");
+}
+
+std::shared_ptr<const data::SentencePiece> load_subword_model(const fs::path& path, const data::Vocab& vocab,
+                                                              const fs::path& vocab_path) {
+  ATTN_CHECK(fs::exists(path), "checkpoint: missing file ", path.string(),
+             " (the SentencePiece model of a side with tokenizer spm)");
+  auto spm = std::make_shared<const data::SentencePiece>(data::SentencePiece::load(path.string()));
+  check_subword_vocab(*spm, vocab, path, vocab_path);
+  return spm;
+}
+
 // Loads a safetensors state dict, prefixing errors with the checkpoint context.
 io::StateDict load_tensors(const fs::path& path, const std::string& what, bool finite) {
   ATTN_CHECK(fs::exists(path), "checkpoint: missing file ", path.string(), " (", what, ")");
@@ -329,47 +372,6 @@ io::StateDict load_tensors(const fs::path& path, const std::string& what, bool f
     if (msg.find(path.string()) != std::string::npos) throw;
     ATTN_FAIL("checkpoint: ", path.string(), ": ", msg);
   }
-}
-
-// Makes the finished directory `tmp` visible as `dir`: swaps it with the old one in one step where
-// the kernel allows it (renameat2 RENAME_EXCHANGE), else moves the old one aside first.
-void publish(const fs::path& tmp, const fs::path& dir, const fs::path& parent) {
-  std::error_code ec;
-  const std::string pid = std::to_string(::getpid());
-  if (fs::exists(dir)) {
-#ifdef RENAME_EXCHANGE
-    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
-      fsync_dir(parent);
-      fs::remove_all(tmp, ec);  // now holds the old checkpoint
-      return;
-    }
-#endif
-    const fs::path old = fs::path(dir.string() + ".old-" + pid);
-    fs::remove_all(old, ec);
-    fs::rename(dir, old, ec);
-    if (ec) {
-      std::error_code ec2;
-      fs::remove_all(tmp, ec2);
-      ATTN_FAIL("checkpoint: cannot move the old ", dir.string(), " aside: ", ec.message());
-    }
-    fs::rename(tmp, dir, ec);
-    if (ec) {
-      std::error_code ec2;
-      fs::rename(old, dir, ec2);
-      fs::remove_all(tmp, ec2);
-      ATTN_FAIL("checkpoint: cannot rename ", tmp.string(), " to ", dir.string(), ": ", ec.message());
-    }
-    fsync_dir(parent);
-    fs::remove_all(old, ec);
-    return;
-  }
-  fs::rename(tmp, dir, ec);
-  if (ec) {
-    std::error_code ec2;
-    fs::remove_all(tmp, ec2);
-    ATTN_FAIL("checkpoint: cannot rename ", tmp.string(), " to ", dir.string(), ": ", ec.message());
-  }
-  fsync_dir(parent);
 }
 
 }  // namespace
@@ -388,9 +390,15 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
 
 bool checkpoint_exists(const std::string& dir) { return fs::exists(fs::path(dir) / "config.json"); }
 
-void save_checkpoint(const std::string& dir_str, const models::Seq2Seq& model, const TrainConfig& config,
+void save_checkpoint(const std::string& dir_str, const models::TranslationModel& model, const TrainConfig& config,
                      const data::Vocab& src_vocab, const data::Vocab& tgt_vocab,
-                     const std::map<std::string, double>& metrics, const TrainerState* trainer) {
+                     const std::map<std::string, double>& metrics, const TrainerState* trainer,
+                     const SubwordModels& subwords) {
+  ATTN_CHECK(model.model_type() == config.model_type, "save_checkpoint: the model is a '", model.model_type(),
+             "' model but config.model_type is '", config.model_type, "'");
+  const auto files = subword_files(config);
+  ATTN_CHECK(files.src.empty() || subwords.src, "save_checkpoint: src_tokenizer is spm but no source SentencePiece model was given");
+  ATTN_CHECK(files.tgt.empty() || subwords.tgt, "save_checkpoint: tgt_tokenizer is spm but no target SentencePiece model was given");
   ATTN_CHECK(!dir_str.empty(), "save_checkpoint: empty directory name");
   fs::path dir = fs::path(dir_str);
   if (!dir.has_filename()) dir = dir.parent_path();  // "ckpt/" -> "ckpt"
@@ -416,9 +424,12 @@ void save_checkpoint(const std::string& dir_str, const models::Seq2Seq& model, c
     cfg["metrics"] = m;
     cfg["src_vocab_size"] = src_vocab.size();
     cfg["tgt_vocab_size"] = tgt_vocab.size();
-    write_file_synced(tmp / "config.json", cfg.dump(2) + "\n");
-    write_file_synced(tmp / "src_vocab.json", src_vocab.to_json() + "\n");
-    write_file_synced(tmp / "tgt_vocab.json", tgt_vocab.to_json() + "\n");
+    write_file_synced((tmp / "config.json").string(), cfg.dump(2) + "\n");
+    write_file_synced((tmp / "src_vocab.json").string(), src_vocab.to_json() + "\n");
+    write_file_synced((tmp / "tgt_vocab.json").string(), tgt_vocab.to_json() + "\n");
+    if (!files.src.empty()) write_file_synced((tmp / files.src).string(), subwords.src->serialized());
+    if (!files.tgt.empty() && files.tgt != files.src)
+      write_file_synced((tmp / files.tgt).string(), subwords.tgt->serialized());
 
     if (trainer) {
       io::StateDict tensors;
@@ -436,15 +447,15 @@ void save_checkpoint(const std::string& dir_str, const models::Seq2Seq& model, c
       t["history"] = hist;
       t["format"] = "attn.trainer";
       t["version"] = kCheckpointFormatVersion;
-      write_file_synced(tmp / "trainer.json", t.dump(2) + "\n");
+      write_file_synced((tmp / "trainer.json").string(), t.dump(2) + "\n");
     }
-    fsync_dir(tmp);
+    fsync_directory(tmp.string());
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;
   }
 
-  publish(tmp, dir, parent);
+  publish_directory(tmp.string(), dir.string());
 }
 
 void copy_checkpoint(const std::string& from_str, const std::string& to_str, bool with_trainer) {
@@ -461,6 +472,9 @@ void copy_checkpoint(const std::string& from_str, const std::string& to_str, boo
   fs::create_directory(tmp, ec);
   ATTN_CHECK(!ec, "copy_checkpoint: cannot create ", tmp.string(), ": ", ec.message());
   std::vector<std::string> files = {"model.safetensors", "config.json", "src_vocab.json", "tgt_vocab.json"};
+  // The SentencePiece models that are there (which ones a checkpoint has follows from its config).
+  for (const char* f : {"spm.model", "src_spm.model", "tgt_spm.model"})
+    if (fs::exists(from / f)) files.push_back(f);
   if (with_trainer) files.insert(files.end(), {"trainer.safetensors", "trainer.json"});
   try {
     for (const auto& f : files) {
@@ -470,15 +484,15 @@ void copy_checkpoint(const std::string& from_str, const std::string& to_str, boo
       fs::create_hard_link(from / f, tmp / f, ec);
       if (ec) {
         ec.clear();
-        write_file_synced(tmp / f, read_text_file(from / f, f));
+        write_file_synced((tmp / f).string(), read_file((from / f).string(), f));
       }
     }
-    fsync_dir(tmp);
+    fsync_directory(tmp.string());
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;
   }
-  publish(tmp, dir, parent);
+  publish_directory(tmp.string(), dir.string());
 }
 
 Checkpoint load_checkpoint(const std::string& dir_str, bool load_trainer) {
@@ -518,15 +532,30 @@ Checkpoint load_checkpoint(const std::string& dir_str, bool load_trainer) {
   ATTN_CHECK(fs::exists(tv), "checkpoint: missing file ", tv.string(), " (the target vocabulary)");
   ck.src_vocab = data::Vocab::load(sv.string());
   ck.tgt_vocab = data::Vocab::load(tv.string());
-  ATTN_CHECK(ck.src_vocab.size() == ck.config.model.src_vocab, "checkpoint: ", sv.string(), " has ",
-             ck.src_vocab.size(), " tokens, but ", cfg_file, " says model.src_vocab = ", ck.config.model.src_vocab);
-  ATTN_CHECK(ck.tgt_vocab.size() == ck.config.model.tgt_vocab, "checkpoint: ", tv.string(), " has ",
-             ck.tgt_vocab.size(), " tokens, but ", cfg_file, " says model.tgt_vocab = ", ck.config.model.tgt_vocab);
+  ATTN_CHECK(ck.config.model_type == "rnn" || ck.config.model_type == "transformer", "checkpoint: ", cfg_file,
+             ": unknown model_type '", ck.config.model_type, "' (expected rnn or transformer)");
+  const char* section = model_section(ck.config);
+  ATTN_CHECK(ck.src_vocab.size() == config_src_vocab(ck.config), "checkpoint: ", sv.string(), " has ",
+             ck.src_vocab.size(), " tokens, but ", cfg_file, " says ", section, ".src_vocab = ",
+             config_src_vocab(ck.config));
+  ATTN_CHECK(ck.tgt_vocab.size() == config_tgt_vocab(ck.config), "checkpoint: ", tv.string(), " has ",
+             ck.tgt_vocab.size(), " tokens, but ", cfg_file, " says ", section, ".tgt_vocab = ",
+             config_tgt_vocab(ck.config));
+
+  // SentencePiece models, each checked against the vocabulary made from it.
+  const SubwordFiles spm_files = subword_files(ck.config);
+  if (!spm_files.src.empty()) ck.subwords.src = load_subword_model(dir / spm_files.src, ck.src_vocab, sv);
+  if (spm_files.tgt == spm_files.src && ck.subwords.src) {  // joint
+    check_subword_vocab(*ck.subwords.src, ck.tgt_vocab, dir / spm_files.tgt, tv);
+    ck.subwords.tgt = ck.subwords.src;
+  } else if (!spm_files.tgt.empty()) {
+    ck.subwords.tgt = load_subword_model(dir / spm_files.tgt, ck.tgt_vocab, tv);
+  }
 
   // Weights.
   const fs::path mp = dir / "model.safetensors";
   ck.model = load_tensors(mp, "the model weights", /*finite=*/true);
-  check_model_tensors(ck.model, ck.config.model, mp.string(), cfg_file);
+  check_model_tensors(ck.model, ck.config, mp.string(), cfg_file);
 
   if (!load_trainer) return ck;
 
@@ -573,8 +602,14 @@ Checkpoint load_checkpoint(const std::string& dir_str, bool load_trainer) {
   return ck;
 }
 
-std::shared_ptr<models::Seq2Seq> build_model(const Checkpoint& checkpoint) {
-  auto model = make_model_quietly(checkpoint.config.model);
+std::shared_ptr<models::TranslationModel> make_model(const TrainConfig& config) {
+  if (config.model_type == "rnn") return std::make_shared<models::Seq2Seq>(config.model);
+  if (config.model_type == "transformer") return std::make_shared<models::TransformerModel>(config.transformer);
+  ATTN_FAIL("make_model: model_type is '", config.model_type, "'; expected rnn or transformer");
+}
+
+std::shared_ptr<models::TranslationModel> build_model(const Checkpoint& checkpoint) {
+  auto model = make_model_quietly(checkpoint.config);
   model->load_state_dict(checkpoint.model, /*strict=*/true);
   model->eval();
   return model;

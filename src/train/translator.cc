@@ -1,4 +1,4 @@
-// Training and inference for the RNN translator (see attn/train/translator.h).
+// Training and inference for the translators (see attn/train/translator.h).
 #include "attn/train/translator.h"
 
 #include <unistd.h>
@@ -13,15 +13,18 @@
 #include <limits>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include "attn/core/autograd.h"
 #include "attn/core/error.h"
 #include "attn/core/random.h"
 #include "attn/data/batching.h"
+#include "attn/data/subword.h"
 #include "attn/data/tatoeba.h"
 #include "attn/data/text.h"
 #include "attn/data/vocab.h"
 #include "attn/kernels/config.h"
+#include "attn/ops/elementwise.h"
 #include "attn/ops/loss.h"
 #include "attn/optim/adam.h"
 #include "attn/optim/clip_grad.h"
@@ -71,12 +74,57 @@ data::Tokenization tokenization_of(const std::string& s, const char* option) {
   return s == "char" ? data::Tokenization::kChar : data::Tokenization::kWord;
 }
 
+// How one side's text becomes tokens and back: word / char tokenisation, or SentencePiece pieces.
+struct SideTokenizer {
+  data::Tokenization mode = data::Tokenization::kWord;
+  std::shared_ptr<const data::SentencePiece> spm;  // set for tokenizer "spm"
+
+  std::vector<std::string> tokenize(const std::string& s) const { return spm ? spm->encode(s) : data::tokenize(s, mode); }
+  std::string detokenize(const std::vector<std::string>& tokens) const {
+    return spm ? spm->decode(tokens) : data::detokenize(tokens, mode);
+  }
+};
+
+std::vector<data::EncodedPair> encode_pairs(const std::vector<data::SentencePair>& pairs, const Vocab& src_vocab,
+                                            const Vocab& tgt_vocab, const SideTokenizer& st, const SideTokenizer& tt) {
+  std::vector<data::EncodedPair> out;
+  out.reserve(pairs.size());
+  for (const auto& p : pairs) out.push_back({src_vocab.encode(st.tokenize(p.src)), tgt_vocab.encode(tt.tokenize(p.tgt))});
+  return out;
+}
+
+// The longest source / target (tokens, without <eos> / <bos>) a model can read: concat-linear RNN
+// decoders attend over max_length positions, learned positions have max_positions rows. 0: no limit.
+int64_t max_source_tokens(const TrainConfig& c) {
+  if (c.model_type == "rnn" && c.model.attention == "concat-linear") return std::max<int64_t>(c.model.max_length - 1, 0);
+  if (c.model_type == "transformer" && c.transformer.positions == "learned")
+    return std::max<int64_t>(c.transformer.max_positions - 1, 0);
+  return 0;
+}
+int64_t max_target_tokens(const TrainConfig& c) {
+  if (c.model_type == "transformer" && c.transformer.positions == "learned")
+    return std::max<int64_t>(c.transformer.max_positions - 1, 0);
+  return 0;
+}
+
 void validate(const TrainConfig& c) {
   normalization_of(c.normalize);
   src_norm_of(c);
   tgt_norm_of(c);
   tokenization_of(c.src_tokenizer, "src_tokenizer");
   tokenization_of(c.tgt_tokenizer, "tgt_tokenizer");
+  check_choice("model_type", c.model_type, model_type_choices());
+  check_choice("spm_model_type", c.spm_model_type, spm_model_type_choices());
+  ATTN_CHECK(c.spm_vocab_size >= 2, "train_translator: spm_vocab_size must be >= 2, got ", c.spm_vocab_size);
+  ATTN_CHECK(c.model_type != "transformer" || c.teacher_forcing_ratio == 1.0,
+             "train_translator: teacher_forcing_ratio must be 1 for the transformer (it reads the whole reference "
+             "at once), got ", c.teacher_forcing_ratio);
+  ATTN_CHECK(c.model_type != "transformer" || !c.transformer.share_embeddings ||
+                 (c.src_tokenizer == "spm" && c.tgt_tokenizer == "spm" && c.spm_joint),
+             "train_translator: transformer.share_embeddings needs one vocabulary for both sides: src_tokenizer and "
+             "tgt_tokenizer spm with spm_joint");
+  ATTN_CHECK(c.adam_beta1 >= 0 && c.adam_beta1 < 1 && c.adam_beta2 >= 0 && c.adam_beta2 < 1,
+             "train_translator: adam_beta1 and adam_beta2 must be in [0, 1), got ", c.adam_beta1, " and ", c.adam_beta2);
   check_choice("optimizer", c.optimizer, optimizer_choices());
   check_choice("lr_schedule", c.lr_schedule, lr_schedule_choices());
   ATTN_CHECK(!c.train_path.empty() || !c.corpus_path.empty(),
@@ -151,17 +199,53 @@ void pad_sources(const std::vector<const std::vector<int64_t>*>& rows, Tensor& s
   lens = tensor<int64_t>(l);
 }
 
-// Decodes every source (ids ending in <eos>) with greedy or beam search, sources of similar length
-// batched together. Returns the n-best list of each source, in input order; the attention of each
-// hypothesis is cut to its source's length.
-std::vector<std::vector<models::Hypothesis>> decode_all(models::Seq2Seq& model, const std::vector<std::vector<int64_t>>& srcs,
-                                                        const TranslateOptions& o) {
+// Decodes every source (ids ending in <eos>) with greedy search, beam search or sampling, sources
+// of similar length batched together. Returns the n-best list of each source, in input order; the
+// attention of each hypothesis is cut to its source's length. `max_target` > 0 caps the output length.
+std::vector<std::vector<models::Hypothesis>> decode_all(models::TranslationModel& model,
+                                                        const std::vector<std::vector<int64_t>>& srcs,
+                                                        const TranslateOptions& o, int64_t max_target = 0) {
   ATTN_CHECK(o.beam_size >= 1, "translate: beam_size must be >= 1, got ", o.beam_size);
   ATTN_CHECK(o.n_best >= 1 && o.n_best <= o.beam_size, "translate: n_best must be in [1, beam_size = ", o.beam_size,
              "], got ", o.n_best);
   ATTN_CHECK(o.batch_size >= 1, "translate: batch_size must be >= 1");
   ATTN_CHECK(o.max_length >= 1 && o.max_length_ratio >= 0, "translate: max_length must be >= 1 and max_length_ratio >= 0");
-  const bool was_training = model.is_training();
+  ATTN_CHECK(!o.sample || (o.beam_size == 1 && o.n_best == 1),
+             "translate: sampling draws one hypothesis per sentence; use beam_size 1 and n_best 1, got beam_size ",
+             o.beam_size, " and n_best ", o.n_best);
+  models::SamplingOptions sampling;
+  sampling.temperature = o.temperature;
+  sampling.top_k = o.top_k;
+  sampling.top_p = o.top_p;
+  if (o.sample) (void)models::sampling_distribution({0.0}, sampling);  // bad options fail before any work
+  Generator gen(o.seed);
+  auto* transformer = dynamic_cast<models::TransformerModel*>(&model);
+  if (transformer) {
+    const int64_t L = transformer->config.num_decoder_layers, H = transformer->config.nhead;
+    ATTN_CHECK(o.attention_layer >= -1 && o.attention_layer < L, "translate: attention_layer must be in [-1, ", L - 1,
+               "] (the model has ", L, " decoder layers), got ", o.attention_layer);
+    ATTN_CHECK(o.attention_head >= -1 && o.attention_head < H, "translate: attention_head must be in [-1, ", H - 1,
+               "] (the model has ", H, " heads), got ", o.attention_head);
+  }
+  // Eval mode and, for a Transformer, the cross-attention the hypotheses carry, for this call only.
+  struct Restore {
+    models::TranslationModel& model;
+    models::TransformerModel* transformer;
+    bool was_training;
+    int64_t layer, head;
+    ~Restore() {
+      model.train(was_training);
+      if (transformer) {
+        transformer->attention_layer = layer;
+        transformer->attention_head = head;
+      }
+    }
+  } restore{model, transformer, model.is_training(), transformer ? transformer->attention_layer : -1,
+            transformer ? transformer->attention_head : -1};
+  if (transformer) {
+    transformer->attention_layer = o.attention_layer;
+    transformer->attention_head = o.attention_head;
+  }
   model.eval();
   NoGradGuard no_grad;
   std::vector<std::vector<models::Hypothesis>> out(srcs.size());
@@ -173,8 +257,8 @@ std::vector<std::vector<models::Hypothesis>> decode_all(models::Seq2Seq& model, 
   so.beam_size = o.beam_size;
   so.length_penalty = o.length_penalty;
   so.n_best = o.n_best;
-  so.bos = model.config.bos;
-  so.eos = model.config.eos;
+  so.bos = Vocab::kBos;
+  so.eos = Vocab::kEos;
   for (size_t start = 0; start < order.size(); start += size_t(o.batch_size)) {
     const size_t end = std::min(order.size(), start + size_t(o.batch_size));
     std::vector<const std::vector<int64_t>*> rows;
@@ -183,14 +267,17 @@ std::vector<std::vector<models::Hypothesis>> decode_all(models::Seq2Seq& model, 
       const auto& s = srcs[order[i]];
       rows.push_back(&s);
       const double words = double(s.size()) - 1.0;  // without <eos>
-      max_lengths.push_back(std::min<int64_t>(
-          o.max_length, std::max<int64_t>(1, int64_t(std::ceil(o.max_length_ratio * words)) + o.max_length_offset)));
+      int64_t len = std::min<int64_t>(
+          o.max_length, std::max<int64_t>(1, int64_t(std::ceil(o.max_length_ratio * words)) + o.max_length_offset));
+      if (max_target > 0) len = std::min(len, max_target + 1);  // the tokens and <eos>
+      max_lengths.push_back(len);
     }
     Tensor src, lens;
     pad_sources(rows, src, lens);
     auto decoder = model.start_decoding(src, lens);
-    auto hyps = o.beam_size == 1 ? models::greedy_search(*decoder, max_lengths, so)
-                                 : models::beam_search(*decoder, max_lengths, so);
+    auto hyps = o.sample            ? models::sample_search(*decoder, max_lengths, so, sampling, &gen)
+                : o.beam_size == 1 ? models::greedy_search(*decoder, max_lengths, so)
+                                   : models::beam_search(*decoder, max_lengths, so);
     for (size_t i = start; i < end; ++i) {
       auto& list = hyps[i - start];
       const int64_t len = int64_t(srcs[order[i]].size());
@@ -199,12 +286,11 @@ std::vector<std::vector<models::Hypothesis>> decode_all(models::Seq2Seq& model, 
       out[order[i]] = std::move(list);
     }
   }
-  model.train(was_training);
   return out;
 }
 
 // Mean cross-entropy per target token over `data` (teacher forcing, eval mode): {sum, tokens}.
-std::pair<double, int64_t> loss_sum(models::Seq2Seq& model, const std::vector<data::EncodedPair>& pairs,
+std::pair<double, int64_t> loss_sum(models::TranslationModel& model, const std::vector<data::EncodedPair>& pairs,
                                     int64_t batch_size) {
   if (pairs.empty()) return {0.0, 0};
   const bool was_training = model.is_training();
@@ -231,20 +317,34 @@ std::pair<double, int64_t> loss_sum(models::Seq2Seq& model, const std::vector<da
 struct Pipeline {
   TrainConfig config;
   Vocab src_vocab, tgt_vocab;
-  std::shared_ptr<models::Seq2Seq> model;
+  std::shared_ptr<models::TranslationModel> model;
+  SubwordModels subwords;  // the SentencePiece models of the "spm" sides
 
   data::Normalization src_norm() const { return src_norm_of(config); }
   data::Normalization tgt_norm() const { return tgt_norm_of(config); }
-  data::Tokenization src_mode() const { return tokenization_of(config.src_tokenizer, "src_tokenizer"); }
-  data::Tokenization tgt_mode() const { return tokenization_of(config.tgt_tokenizer, "tgt_tokenizer"); }
+  SideTokenizer src_tok() const { return {tokenization_of(config.src_tokenizer, "src_tokenizer"), subwords.src}; }
+  SideTokenizer tgt_tok() const { return {tokenization_of(config.tgt_tokenizer, "tgt_tokenizer"), subwords.tgt}; }
   std::string bleu_tokenize() const { return config.tgt_tokenizer == "char" ? "zh" : "13a"; }
+  // Fails now, not on the first sentence, when a side's tokenizer is unknown or its model missing.
+  void check() const {
+    for (const auto& [option, name, spm] : {std::tuple{"src_tokenizer", config.src_tokenizer, subwords.src.get()},
+                                            std::tuple{"tgt_tokenizer", config.tgt_tokenizer, subwords.tgt.get()}}) {
+      tokenization_of(name, option);
+      ATTN_CHECK(name != "spm" || spm, "translator: ", option, " is spm but there is no SentencePiece model for it");
+    }
+  }
 
-  // Source tokens after normalisation; concat-linear models attend over at most max_length
-  // positions (<eos> included), so longer sources are cut to fit.
+  // A source cut to what the model can read (see max_source_tokens).
+  template <class T>
+  void cut_source(std::vector<T>& toks) const {
+    const int64_t limit = max_source_tokens(config);
+    if (limit > 0 && int64_t(toks.size()) > limit) toks.resize(size_t(limit));
+  }
+
+  // Source tokens after normalisation, cut to what the model can read.
   std::vector<std::string> src_tokens(const std::string& s) const {
-    auto toks = data::tokenize(normalize_text(s, src_norm()), src_mode());
-    if (model->config.attention == "concat-linear" && int64_t(toks.size()) + 1 > model->config.max_length)
-      toks.resize(size_t(std::max<int64_t>(model->config.max_length - 1, 0)));
+    auto toks = src_tok().tokenize(normalize_text(s, src_norm()));
+    cut_source(toks);
     return toks;
   }
 
@@ -261,7 +361,8 @@ struct Pipeline {
       out[i].source_tokens = std::move(toks);
       where.push_back(i);
     }
-    auto hyps = decode_all(*model, srcs, o);
+    auto hyps = decode_all(*model, srcs, o, max_target_tokens(config));
+    const SideTokenizer tt = tgt_tok();
     for (size_t k = 0; k < where.size(); ++k) {
       Translation& t = out[where[k]];
       for (const auto& h : hyps[k]) {
@@ -271,7 +372,7 @@ struct Pipeline {
           th.tokens.push_back(tgt_vocab.token(id));
           if (id != Vocab::kEos) words.push_back(tgt_vocab.token(id));
         }
-        th.text = data::detokenize(words, tgt_mode());
+        th.text = tt.detokenize(words);
         th.score = h.score;
         th.log_prob = h.log_prob;
         th.attention = h.attention.defined() ? h.attention : zeros({int64_t(th.tokens.size()), int64_t(t.source_tokens.size())});
@@ -296,36 +397,37 @@ struct Pipeline {
                                      bool with_loss) const {
     TranslatorEval ev;
     ev.bleu_tokenize = bleu_tokenize();
+    const SideTokenizer st = src_tok(), tt = tgt_tok();
     std::vector<std::vector<int64_t>> srcs;
     std::vector<data::SentencePair> kept;
     for (const auto& p : pairs) {
-      auto st = data::tokenize(p.src, src_mode());
-      auto tt = data::tokenize(p.tgt, tgt_mode());
-      if (st.empty() || tt.empty()) continue;
-      if (model->config.attention == "concat-linear" && int64_t(st.size()) + 1 > model->config.max_length)
-        st.resize(size_t(model->config.max_length - 1));
-      srcs.push_back(src_vocab.encode(st, false, true));
+      auto sv = st.tokenize(p.src);
+      if (sv.empty() || tt.tokenize(p.tgt).empty()) continue;
+      cut_source(sv);
+      srcs.push_back(src_vocab.encode(sv, false, true));
       kept.push_back(p);
     }
     ev.count = int64_t(kept.size());
     if (kept.empty()) return ev;
-    auto hyps = decode_all(*model, srcs, o);
+    auto hyps = decode_all(*model, srcs, o, max_target_tokens(config));
     for (size_t i = 0; i < kept.size(); ++i) {
       std::vector<std::string> words;
       if (!hyps[i].empty())
         for (int64_t id : hyps[i].front().tokens)
           if (id != Vocab::kEos) words.push_back(tgt_vocab.token(id));
-      ev.hypotheses.push_back(data::detokenize(words, tgt_mode()));
+      ev.hypotheses.push_back(tt.detokenize(words));
       ev.references.push_back(kept[i].tgt);
     }
     data::BleuOptions bo;
     bo.tokenize = ev.bleu_tokenize;
     ev.bleu = data::corpus_bleu(ev.hypotheses, ev.references, bo);
     if (with_loss) {
-      auto enc = data::encode_pairs(kept, src_vocab, tgt_vocab, src_mode(), tgt_mode());
-      for (auto& e : enc)
-        if (model->config.attention == "concat-linear" && int64_t(e.src.size()) + 1 > model->config.max_length)
-          e.src.resize(size_t(model->config.max_length - 1));
+      auto enc = encode_pairs(kept, src_vocab, tgt_vocab, st, tt);
+      const int64_t max_tgt = max_target_tokens(config);
+      for (auto& e : enc) {
+        cut_source(e.src);
+        if (max_tgt > 0 && int64_t(e.tgt.size()) > max_tgt) e.tgt.resize(size_t(max_tgt));
+      }
       auto [sum, tokens] = loss_sum(*model, enc, 64);
       ev.loss = tokens ? sum / double(tokens) : 0.0;
       ev.perplexity = std::exp(ev.loss);
@@ -432,20 +534,22 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vect
   }
   optim::AdamOptions o;
   o.lr = c.lr;
+  o.betas = {c.adam_beta1, c.adam_beta2};
   o.weight_decay = c.weight_decay;
   if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(std::move(params), optim::AdamWOptions{c.lr, o.betas, o.eps, c.weight_decay, false, false});
   return std::make_unique<optim::Adam>(std::move(params), o);
 }
 
-// Drops pairs longer than the limits (and, for concat-linear, sources that do not fit max_length).
+// Drops pairs longer than the limits, and those the model cannot read (max_source_tokens /
+// max_target_tokens: concat-linear sources, learned positions).
 std::vector<data::EncodedPair> length_filter(std::vector<data::EncodedPair> v, const TrainConfig& c, int64_t& dropped) {
-  const bool cl = c.model.attention == "concat-linear";
+  const int64_t ms = max_source_tokens(c), mt = max_target_tokens(c);
   std::vector<data::EncodedPair> out;
   out.reserve(v.size());
   for (auto& p : v) {
     const int64_t s = int64_t(p.src.size()), t = int64_t(p.tgt.size());
     const bool bad = s == 0 || t == 0 || (c.max_src_len > 0 && s > c.max_src_len) ||
-                     (c.max_tgt_len > 0 && t > c.max_tgt_len) || (cl && s + 1 > c.model.max_length);
+                     (c.max_tgt_len > 0 && t > c.max_tgt_len) || (ms > 0 && s > ms) || (mt > 0 && t > mt);
     if (bad)
       ++dropped;
     else
@@ -455,18 +559,65 @@ std::vector<data::EncodedPair> length_filter(std::vector<data::EncodedPair> v, c
 }
 
 std::vector<data::SentencePair> length_filter_pairs(const std::vector<data::SentencePair>& v, const TrainConfig& c,
-                                                    int64_t& dropped) {
-  const auto sm = tokenization_of(c.src_tokenizer, "src_tokenizer"), tm = tokenization_of(c.tgt_tokenizer, "tgt_tokenizer");
+                                                    const SideTokenizer& st, const SideTokenizer& tt, int64_t& dropped) {
+  const int64_t ms = max_source_tokens(c), mt = max_target_tokens(c);
   std::vector<data::SentencePair> out;
   for (const auto& p : v) {
-    const int64_t s = int64_t(data::tokenize(p.src, sm).size()), t = int64_t(data::tokenize(p.tgt, tm).size());
-    const bool bad = s == 0 || t == 0 || (c.model.attention == "concat-linear" && s + 1 > c.model.max_length);
+    const int64_t s = int64_t(st.tokenize(p.src).size()), t = int64_t(tt.tokenize(p.tgt).size());
+    const bool bad = s == 0 || t == 0 || (ms > 0 && s > ms) || (mt > 0 && t > mt);
     if (bad)
       ++dropped;
     else
       out.push_back(p);
   }
   return out;
+}
+
+// The source embedding the pretrained vectors go into (the encoder's; shared with the target side
+// in a Transformer with share_embeddings) and its width.
+nn::Embedding& source_embedding(models::TranslationModel& model) {
+  if (auto* rnn = dynamic_cast<models::Seq2Seq*>(&model)) return *rnn->encoder->embedding;
+  if (auto* tr = dynamic_cast<models::TransformerModel*>(&model)) return *tr->src_embed;
+  ATTN_FAIL("train_translator: no source embedding in a '", model.model_type(), "' model");
+}
+int64_t source_embedding_dim(const TrainConfig& c) {
+  return c.model_type == "transformer" ? c.transformer.d_model : c.model.embed_dim;
+}
+
+// Trains the SentencePiece models of the "spm" sides on the (normalised) training split: one over
+// both sides' sentences when joint, else one per side.
+SubwordModels train_subwords(const TrainConfig& c, const std::vector<data::SentencePair>& train) {
+  SubwordModels m;
+  const bool s = c.src_tokenizer == "spm", t = c.tgt_tokenizer == "spm";
+  if (!s && !t) return m;
+  data::SentencePieceOptions o;
+  o.vocab_size = c.spm_vocab_size;
+  o.model_type = c.spm_model_type;
+  // The text is already normalised as the config says; SentencePiece keeps it as it is, so
+  // decode(encode(x)) == x and BLEU compares like with like.
+  o.normalization = "identity";
+  o.seed = c.seed;
+  auto fit = [&](bool src, bool tgt, const char* what) {
+    std::vector<std::string> sentences;
+    sentences.reserve(train.size() * ((src && tgt) ? 2 : 1));
+    if (src)
+      for (const auto& p : train) sentences.push_back(p.src);
+    if (tgt)
+      for (const auto& p : train) sentences.push_back(p.tgt);
+    try {
+      return std::make_shared<const data::SentencePiece>(data::SentencePiece::train(sentences, o));
+    } catch (const Error& e) {
+      ATTN_FAIL("train_translator: training the ", what, " SentencePiece model (spm_vocab_size ", c.spm_vocab_size,
+                ") failed: ", e.what());
+    }
+  };
+  if (s && t && c.spm_joint) {
+    m.src = m.tgt = fit(true, true, "joint");
+  } else {
+    if (s) m.src = fit(true, false, "source");
+    if (t) m.tgt = fit(false, true, "target");
+  }
+  return m;
 }
 
 }  // namespace
@@ -505,12 +656,38 @@ data::Corpus read_translation_corpus(const std::string& path, const TrainConfig&
 
 // --- choices ---------------------------------------------------------------------------------------
 
+std::string model_description(const TrainConfig& c) {
+  if (c.model_type == "transformer") {
+    const auto& t = c.transformer;
+    std::ostringstream os;
+    os << "Transformer (" << t.num_encoder_layers << "+" << t.num_decoder_layers << " layers, d_model " << t.d_model
+       << ", " << t.nhead << " heads";
+    if (t.num_kv_heads > 0 && t.num_kv_heads != t.nhead) os << " / " << t.num_kv_heads << " kv heads";
+    os << ", ff " << t.dim_feedforward;
+    if (t.moe_experts > 0) os << " x " << t.moe_experts << " experts (top " << t.moe_top_k << ")";
+    os << ", " << t.positions << " positions" << (t.norm_first ? ", pre-LN" : "") << ")";
+    return os.str();
+  }
+  const auto& m = c.model;
+  std::string cell = m.cell;
+  std::transform(cell.begin(), cell.end(), cell.begin(), [](unsigned char ch) { return char(std::toupper(ch)); });
+  return m.attention + " attention, " + (m.bidirectional ? "bidirectional " : "") + cell + " encoder-decoder";
+}
+
 const std::vector<std::string>& normalize_choices() {
   static const std::vector<std::string> v = {"tutorial", "clean", "none"};
   return v;
 }
 const std::vector<std::string>& tokenizer_choices() {
-  static const std::vector<std::string> v = {"word", "char"};
+  static const std::vector<std::string> v = {"word", "char", "spm"};
+  return v;
+}
+const std::vector<std::string>& model_type_choices() {
+  static const std::vector<std::string> v = {"rnn", "transformer"};
+  return v;
+}
+const std::vector<std::string>& spm_model_type_choices() {
+  static const std::vector<std::string> v = {"unigram", "bpe"};
   return v;
 }
 const std::vector<std::string>& optimizer_choices() {
@@ -574,8 +751,24 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
     }
   }
   ATTN_CHECK(!splits.train.empty(), "train_translator: the training split is empty");
-  const auto sm = tokenization_of(cfg.src_tokenizer, "src_tokenizer");
-  const auto tm = tokenization_of(cfg.tgt_tokenizer, "tgt_tokenizer");
+  // Tokenisers: SentencePiece sides get their model trained on the training split (or the
+  // checkpoint's, on resume).
+  SubwordModels subwords;
+  if (ck) {
+    subwords = ck->subwords;
+  } else {
+    subwords = train_subwords(cfg, splits.train);
+    if (subwords.src || subwords.tgt)
+      progress.line(std::string("SentencePiece (") + cfg.spm_model_type + "): " +
+                    (subwords.src && subwords.src == subwords.tgt
+                         ? "one joint model of " + std::to_string(subwords.src->vocab_size()) + " pieces"
+                         : (subwords.src ? std::to_string(subwords.src->vocab_size()) + " source pieces" : std::string()) +
+                               (subwords.src && subwords.tgt ? ", " : "") +
+                               (subwords.tgt ? std::to_string(subwords.tgt->vocab_size()) + " target pieces"
+                                             : std::string())));
+  }
+  const SideTokenizer stok{tokenization_of(cfg.src_tokenizer, "src_tokenizer"), subwords.src};
+  const SideTokenizer ttok{tokenization_of(cfg.tgt_tokenizer, "tgt_tokenizer"), subwords.tgt};
 
   Vocab src_vocab, tgt_vocab;
   if (ck) {
@@ -584,26 +777,26 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
   } else {
     std::vector<std::vector<std::string>> s, t;
     for (const auto& p : splits.train) {
-      s.push_back(data::tokenize(p.src, sm));
-      t.push_back(data::tokenize(p.tgt, tm));
+      if (!stok.spm) s.push_back(stok.tokenize(p.src));
+      if (!ttok.spm) t.push_back(ttok.tokenize(p.tgt));
     }
-    src_vocab = Vocab::build(s, cfg.min_freq);
-    tgt_vocab = Vocab::build(t, cfg.min_freq);
-    cfg.model.src_vocab = src_vocab.size();
-    cfg.model.tgt_vocab = tgt_vocab.size();
-    cfg.model.pad = Vocab::kPad;
-    cfg.model.bos = Vocab::kBos;
-    cfg.model.eos = Vocab::kEos;
+    src_vocab = stok.spm ? data::vocab_for(*stok.spm) : Vocab::build(s, cfg.min_freq);
+    tgt_vocab = ttok.spm ? data::vocab_for(*ttok.spm) : Vocab::build(t, cfg.min_freq);
+    cfg.model.src_vocab = cfg.transformer.src_vocab = src_vocab.size();
+    cfg.model.tgt_vocab = cfg.transformer.tgt_vocab = tgt_vocab.size();
+    cfg.model.pad = cfg.transformer.pad = Vocab::kPad;
+    cfg.model.bos = cfg.transformer.bos = Vocab::kBos;
+    cfg.model.eos = cfg.transformer.eos = Vocab::kEos;
   }
 
   int64_t dropped = 0;
-  auto train_data = length_filter(data::encode_pairs(splits.train, src_vocab, tgt_vocab, sm, tm), cfg, dropped);
+  auto train_data = length_filter(encode_pairs(splits.train, src_vocab, tgt_vocab, stok, ttok), cfg, dropped);
   int64_t dropped_valid = 0, dropped_test = 0;
-  splits.valid = length_filter_pairs(splits.valid, cfg, dropped_valid);
-  splits.test = length_filter_pairs(splits.test, cfg, dropped_test);
+  splits.valid = length_filter_pairs(splits.valid, cfg, stok, ttok, dropped_valid);
+  splits.test = length_filter_pairs(splits.test, cfg, stok, ttok, dropped_test);
   ATTN_CHECK(!train_data.empty(), "train_translator: no training pair is left after the length limits (", dropped,
              " dropped)");
-  const auto valid_data = data::encode_pairs(splits.valid, src_vocab, tgt_vocab, sm, tm);
+  const auto valid_data = encode_pairs(splits.valid, src_vocab, tgt_vocab, stok, ttok);
   result.n_train = int64_t(train_data.size());
   result.n_valid = int64_t(splits.valid.size());
   result.n_test = int64_t(splits.test.size());
@@ -619,22 +812,24 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
   }
 
   // Model, optimizer, schedule.
-  std::shared_ptr<models::Seq2Seq> model;
+  std::shared_ptr<models::TranslationModel> model;
   if (ck) {
     model = build_model(*ck);
   } else {
-    model = std::make_shared<models::Seq2Seq>(cfg.model);
+    model = make_model(cfg);
     if (!cfg.init_src_embeddings.empty()) {
       const KeyedVectors kv = KeyedVectors::load(cfg.init_src_embeddings);
-      ATTN_CHECK(kv.dim() == cfg.model.embed_dim, "train_translator: init_src_embeddings ", cfg.init_src_embeddings,
-                 " has dimension ", kv.dim(), " but the model's embed_dim is ", cfg.model.embed_dim,
-                 "; train the vectors with --dim ", cfg.model.embed_dim, " or set embed_dim to ", kv.dim());
+      const int64_t dim = source_embedding_dim(cfg);
+      const char* dim_name = cfg.model_type == "transformer" ? "d_model" : "embed_dim";
+      ATTN_CHECK(kv.dim() == dim, "train_translator: init_src_embeddings ", cfg.init_src_embeddings, " has dimension ",
+                 kv.dim(), " but the model's ", dim_name, " is ", dim, "; train the vectors with --dim ", dim, " or set ",
+                 dim_name, " to ", kv.dim());
       // Its own generator, so the rest of the run draws the same numbers with or without vectors.
       Generator gen(cfg.seed);
-      const PretrainedEmbeddings pe = load_pretrained_embeddings(src_vocab, kv, cfg.model.embed_dim, &gen, Vocab::kPad);
+      const PretrainedEmbeddings pe = load_pretrained_embeddings(src_vocab, kv, dim, &gen, Vocab::kPad);
       {
         NoGradGuard no_grad;
-        model->encoder->embedding->weight.copy_(pe.weight);
+        source_embedding(*model).weight.copy_(pe.weight);
       }
       std::ostringstream os;
       os << "source embeddings: " << pe.found << " of " << src_vocab.size() << " tokens from " << cfg.init_src_embeddings
@@ -643,7 +838,7 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
     }
   }
   // Frozen rows get no gradient, so the optimizer, clipping and weight decay leave them as they are.
-  if (cfg.freeze_src_embeddings) model->encoder->embedding->weight.requires_grad_(false);
+  if (cfg.freeze_src_embeddings) source_embedding(*model).weight.requires_grad_(false);
   model->train();
   result.num_parameters = model->num_parameters();
   const std::vector<Tensor> params = model->parameters();
@@ -677,7 +872,7 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
   }
   {
     std::ostringstream os;
-    os << "model: " << cfg.model.cell << " " << cfg.model.attention << ", " << result.num_parameters << " parameters; "
+    os << "model: " << model_description(cfg) << ", " << result.num_parameters << " parameters; "
        << cfg.optimizer << " lr " << cfg.lr << ", " << steps_per_epoch << " batches per epoch";
     progress.line(os.str());
   }
@@ -691,7 +886,7 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
   vopt.batch_size = std::max<int64_t>(cfg.batch_size, 64);
   std::vector<data::SentencePair> bleu_pairs = splits.valid;
   if (cfg.valid_bleu_size > 0 && int64_t(bleu_pairs.size()) > cfg.valid_bleu_size) bleu_pairs.resize(size_t(cfg.valid_bleu_size));
-  Pipeline pipe{cfg, src_vocab, tgt_vocab, model};
+  Pipeline pipe{cfg, src_vocab, tgt_vocab, model, subwords};
 
   result.stop_reason = "epochs";
   const double elapsed_before = st.elapsed_seconds;
@@ -712,7 +907,8 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
       const int64_t V = logits.size(2);
       Tensor loss = cross_entropy(logits.reshape({-1, V}), batch.tgt_out.reshape({-1}), Tensor(), Vocab::kPad,
                                   Reduction::Mean, cfg.label_smoothing);
-      const double lv = loss.item();
+      const double lv = loss.item();  // the cross-entropy alone, as reported and compared with validation
+      if (const Tensor aux = model->aux_loss(); aux.defined()) loss = loss + aux;
       ATTN_CHECK(std::isfinite(lv), "train_translator: the loss became ", lv, " at epoch ", epoch + 1, ", batch ", b + 1,
                  " (step ", st.global_step + 1, "); try a lower lr or clip_norm");
       optimizer->zero_grad();
@@ -831,7 +1027,7 @@ TrainResult train_translator(const TrainConfig& config_in, const EpochCallback& 
                                                 {"valid_bleu", es.valid_bleu}};
       st.optimizer = optimizer->state_dict();
       st.scheduler = scheduler.state_dict();
-      save_checkpoint((ckdir / "last").string(), *model, cfg, src_vocab, tgt_vocab, metrics, &st);
+      save_checkpoint((ckdir / "last").string(), *model, cfg, src_vocab, tgt_vocab, metrics, &st, subwords);
       if (better) copy_checkpoint((ckdir / "last").string(), (ckdir / "best").string());
       st.optimizer.clear();
       st.scheduler.clear();
@@ -894,11 +1090,11 @@ Translator Translator::load(const std::string& dir) {
   impl->pipe.config = std::move(ck.config);
   impl->pipe.src_vocab = std::move(ck.src_vocab);
   impl->pipe.tgt_vocab = std::move(ck.tgt_vocab);
+  impl->pipe.subwords = std::move(ck.subwords);
   // Fail now, not on the first sentence, if the preprocessing options are unknown.
   (void)impl->pipe.src_norm();
   (void)impl->pipe.tgt_norm();
-  (void)impl->pipe.src_mode();
-  (void)impl->pipe.tgt_mode();
+  impl->pipe.check();
   return Translator(std::move(impl));
 }
 
@@ -938,11 +1134,52 @@ std::vector<std::string> Translator::source_tokens(const std::string& sentence) 
   return impl_->pipe.src_tokens(sentence);
 }
 std::vector<std::string> Translator::target_tokens(const std::string& sentence) const {
-  return data::tokenize(normalize_text(sentence, impl_->pipe.tgt_norm()), impl_->pipe.tgt_mode());
+  return impl_->pipe.tgt_tok().tokenize(normalize_text(sentence, impl_->pipe.tgt_norm()));
 }
+
+Tensor Translator::attention_heads(const Translation& t) const {
+  const Pipeline& p = impl_->pipe;
+  const int64_t T = int64_t(t.tokens.size()), S = int64_t(t.source_tokens.size());
+  auto transformer = std::dynamic_pointer_cast<models::TransformerModel>(p.model);
+  if (!transformer) {
+    ATTN_CHECK(t.attention.defined() && t.attention.dim() == 2 && t.attention.size(0) == T && t.attention.size(1) == S,
+               "attention_heads: the translation's attention has shape ",
+               t.attention.defined() ? shape_str(t.attention.shape()) : std::string("(undefined)"), ", expected [", T,
+               ", ", S, "]");
+    return t.attention.to(kFloat32).contiguous().reshape({1, 1, T, S});
+  }
+  const int64_t L = transformer->config.num_decoder_layers, H = transformer->config.nhead;
+  if (T == 0 || S == 0) return zeros({L, H, T, S});
+  // The model reads the source as translate() gave it (tokens + <eos>) and, teacher-forced,
+  // <bos> followed by every output token but the last.
+  std::vector<int64_t> src_ids, tgt_ids = {Vocab::kBos};
+  for (const auto& tok : t.source_tokens) src_ids.push_back(p.src_vocab.id(tok));
+  for (int64_t i = 0; i + 1 < T; ++i) tgt_ids.push_back(p.tgt_vocab.id(t.tokens[size_t(i)]));
+  const bool was_training = transformer->is_training();
+  transformer->eval();
+  NoGradGuard no_grad;
+  Tensor w;
+  try {
+    w = transformer->cross_attention_weights(tensor<int64_t>(src_ids, {1, S}), tensor<int64_t>({S}),
+                                             tensor<int64_t>(tgt_ids, {1, T}));  // [L, 1, H, T, S]
+  } catch (...) {
+    transformer->train(was_training);
+    throw;
+  }
+  transformer->train(was_training);
+  return w.select(1, 0).to(kFloat32).contiguous();  // [L, H, T, S]
+}
+
 const TrainConfig& Translator::config() const { return impl_->pipe.config; }
-const models::Seq2Seq& Translator::model() const { return *impl_->pipe.model; }
-std::shared_ptr<models::Seq2Seq> Translator::model_ptr() const { return impl_->pipe.model; }
+const std::string& Translator::model_type() const { return impl_->pipe.config.model_type; }
+const models::TranslationModel& Translator::model() const { return *impl_->pipe.model; }
+std::shared_ptr<models::TranslationModel> Translator::model_ptr() const { return impl_->pipe.model; }
+std::shared_ptr<models::Seq2Seq> Translator::seq2seq() const {
+  return std::dynamic_pointer_cast<models::Seq2Seq>(impl_->pipe.model);
+}
+std::shared_ptr<models::TransformerModel> Translator::transformer() const {
+  return std::dynamic_pointer_cast<models::TransformerModel>(impl_->pipe.model);
+}
 int64_t Translator::src_vocab_size() const { return impl_->pipe.src_vocab.size(); }
 int64_t Translator::tgt_vocab_size() const { return impl_->pipe.tgt_vocab.size(); }
 

@@ -1,14 +1,9 @@
-// Shared pieces of the heatmap writers: value reading, colour scale, checks, atomic write.
+// Shared pieces of the heatmap writers: value reading, colour scale, checks.
 #include "viz/heatmap_common.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace attn::viz {
 
@@ -122,40 +117,6 @@ void check_labels(const char* what, const std::string& path, const std::vector<s
 void check_cell_size(const char* what, const std::string& path, const HeatmapOptions& o) {
   ATTN_CHECK(o.cell_size >= 1 && o.cell_size <= 512, what, "('", path, "'): cell_size must be in [1, 512], got ",
              o.cell_size);
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  // A unique temporary name beside the target (same file system, so rename is atomic).
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  ATTN_CHECK(fd >= 0, "cannot write '", path, "': creating the temporary file '", tmp, "' failed: ",
-             std::strerror(errno));
-  auto fail = [&](const char* step) {
-    const std::string reason = std::strerror(errno);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    ATTN_FAIL("writing '", path, "' failed: ", step, ": ", reason, " (nothing was written)");
-  };
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t k = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) fail("write");
-    done += size_t(k);
-  }
-  // Data on disk before the rename makes it visible: a crash leaves the old file or the new one.
-  if (::fsync(fd) != 0) fail("fsync");
-  if (::close(fd) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    ATTN_FAIL("writing '", path, "' failed: close: ", reason, " (nothing was written)");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    ATTN_FAIL("cannot rename '", tmp, "' to '", path, "': ", reason, " (nothing was written)");
-  }
 }
 
 }  // namespace detail

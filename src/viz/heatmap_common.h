@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "attn/core/file.h"
 #include "attn/viz/heatmap.h"
 
 namespace attn::viz::detail {
@@ -36,8 +37,5 @@ void check_cell_size(const char* what, const std::string& path, const HeatmapOpt
 
 // Control points of a colormap, evenly spaced over [0, 1].
 const std::vector<Rgb>& colormap_points(Colormap map);
-
-// Writes `bytes` to a temporary file beside `path`, flushes it and renames it over `path`.
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace attn::viz::detail

@@ -99,7 +99,7 @@ void write_png(const char* what, const std::string& path, const detail::Values& 
   std::string bytes;
   const char* err = nullptr;
   ATTN_CHECK(encode(cv, &bytes, &err), what, "('", path, "'): ", err);
-  detail::write_file_atomic(path, bytes);
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace

@@ -234,7 +234,7 @@ void write_heatmap_svg(const std::string& path, const Tensor& weights, const Hea
   const int64_t T = vals.shape[0], S = vals.shape[1];
   check_common(what, path, options, T, S);
   const detail::Range range = detail::color_range(what, path, vals.v, options);
-  detail::write_file_atomic(path, render(vals, 1, 1, T, S, {}, options, range));
+  write_file_atomic(path, render(vals, 1, 1, T, S, {}, options, range));
 }
 
 void write_heatmap_grid_svg(const std::string& path, const Tensor& weights, const HeatmapGridTitles& titles,
@@ -247,7 +247,7 @@ void write_heatmap_grid_svg(const std::string& path, const Tensor& weights, cons
   detail::check_labels(what, path, titles.row_titles, R, "row titles", "panel rows (R)");
   detail::check_labels(what, path, titles.col_titles, C, "column titles", "panel columns (C)");
   const detail::Range range = detail::color_range(what, path, vals.v, options);
-  detail::write_file_atomic(path, render(vals, R, C, T, S, titles, options, range));
+  write_file_atomic(path, render(vals, R, C, T, S, titles, options, range));
 }
 
 }  // namespace attn::viz

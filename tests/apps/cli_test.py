@@ -2,7 +2,8 @@
 """End-to-end test of the `attn` command-line tool on a tiny corpus (tests/fixtures/cli/tiny.tsv).
 
 Trains a small model for a few epochs, then exercises translate (arguments, stdin, n-best,
---show-attention), eval, heatmap (SVG and PNG, checked for validity), every subcommand's --help,
+--show-attention), eval, heatmap (SVG and PNG, checked for validity), a Transformer with
+SentencePiece subwords (sampling, heatmaps per head and as a grid), every subcommand's --help,
 and the error path: a bad input gives a non-zero exit code and exactly one stderr line starting
 with 'attn: error:'.
 
@@ -18,7 +19,7 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "..", "fixtures", "cli", "tiny.tsv")
-SUBCOMMANDS = ["train", "translate", "heatmap", "eval", "demo", "tour", "digits"]
+SUBCOMMANDS = ["train", "translate", "heatmap", "eval", "demo", "tour", "digits", "pretrain", "fill"]
 
 failures = []
 
@@ -155,6 +156,101 @@ def main():
     except ET.ParseError as e:
         check(False, f"SVG parses as XML ({e})")
     check(png_ok(png), "PNG is valid (chunks, CRCs, pixel data)")
+
+    # pretrain (masked LM on column 1) -> checkpoint -> fill: k predictions per [MASK], best first.
+    bert = os.path.join(tmp, "bert")
+    out, _ = expect_ok(attn, ["pretrain", "--data", TINY, "--max-steps", "20", "--d-model", "16", "--heads", "2",
+                              "--ffn", "32", "--layers", "1", "--batch-size", "8", "--valid-fraction", "0.2",
+                              "--out", bert, "-q"])
+    check("trained 20 steps" in out and "checkpoint written" in out, f"pretrain summary ({out!r})")
+    for f in ["config.json", "model.safetensors", "vocab.json"]:
+        check(os.path.isfile(os.path.join(bert, f)), f"pretrain checkpoint {f} written")
+    out, _ = expect_ok(attn, ["fill", "-m", bert, "-k", "3", "I am [MASK]."])
+    lines = out.splitlines()
+    probs = [float(l.split()[1]) for l in lines[1:]]
+    check(lines[0] == "i am [MASK] ." and len(probs) == 3, f"fill prints the query and 3 predictions ({out!r})")
+    check(probs == sorted(probs, reverse=True) and sum(probs) <= 1.0, f"fill: sorted probabilities ({out!r})")
+    out, _ = expect_ok(attn, ["fill", "-m", bert, "-k", "1", "[MASK]", "[MASK] is [MASK]"])
+    check(out.splitlines()[0] == "[MASK]" and "[MASK] is [MASK]" in out, f"bracketed arguments kept whole ({out!r})")
+    out, _ = expect_ok(attn, ["fill", "-m", bert, "-k", "2"], stdin="[MASK] is [MASK] .\n")
+    check(out.count("[MASK] #") == 2, f"fill from stdin: one list per mask ({out!r})")
+    expect_error(attn, ["fill", "-m", bert, "no mask"], "fill without [MASK]")
+    expect_error(attn, ["fill", "-m", os.path.join(ck, "best"), "[MASK]"], "fill with a translation checkpoint")
+    expect_error(attn, ["pretrain", "--data", TINY, "--heads", "3", "--max-steps", "1", "--out", bert], "bad --heads")
+
+    # Transformer with SentencePiece subwords: a few steps, then translate (search and sampling) and
+    # heatmaps of one head and of every head.
+    ckt = os.path.join(tmp, "ckt")
+    out, err = expect_ok(attn, ["train", "--data", TINY, "--model", "transformer", "--d-model", "16", "--nhead", "2",
+                                "--encoder-layers", "1", "--decoder-layers", "2", "--ff-dim", "32",
+                                "--tokenizer", "spm", "--vocab-size", "60", "--share-embeddings",
+                                "--max-steps", "5", "--batch-size", "8", "--out", ckt])
+    check("Transformer" in out and "max_steps" in out, f"transformer train summary ({out!r})")
+    check("SentencePiece" in err, f"train reports the SentencePiece model ({err!r})")
+    with open(os.path.join(ckt, "last", "config.json"), encoding="utf-8") as f:
+        conf = f.read()
+    check('"model_type": "transformer"' in conf and '"lr_schedule": "noam"' in conf and '"adam_beta2": 0.98' in conf,
+          "config.json records the transformer and its training defaults")
+    for d in ["best", "last"]:
+        check(os.path.isfile(os.path.join(ckt, d, "spm.model")), f"checkpoint {d}/spm.model written")
+    out, _ = expect_ok(attn, ["translate", ckt, "I am cold.", "He is tall."])
+    check(len(out.splitlines()) == 2, f"transformer translate prints one line per sentence ({out!r})")
+    check("\u2581" not in out, f"translations are detokenised ({out!r})")
+    s1, _ = expect_ok(attn, ["translate", ckt, "--sample", "--top-k", "5", "--top-p", "0.9", "--temperature", "1.2",
+                             "--seed", "3", "I am cold.", "He is tall."])
+    s2, _ = expect_ok(attn, ["translate", ckt, "--sample", "--top-k", "5", "--top-p", "0.9", "--temperature", "1.2",
+                             "--seed", "3", "I am cold.", "He is tall."])
+    check(len(s1.splitlines()) == 2 and s1 == s2, f"--sample with a seed is reproducible ({s1!r} vs {s2!r})")
+    out, _ = expect_ok(attn, ["translate", ckt, "--layer", "0", "--head", "1", "--show-attention", "I am cold."])
+    check(any(ch in out for ch in "░▒▓█"), "transformer --show-attention draws a grid")
+    h1 = os.path.join(tmp, "h", "tf_l0h1.svg")
+    out, _ = expect_ok(attn, ["heatmap", ckt, "I am cold.", "--layer", "0", "--head", "1", "-o", h1])
+    try:
+        root = ET.parse(h1).getroot()
+        text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+        check("Transformer" in text, f"transformer SVG title names the model ({text!r})")
+    except ET.ParseError as e:
+        check(False, f"transformer SVG parses as XML ({e})")
+    grid_svg, grid_png = os.path.join(tmp, "h", "grid.svg"), os.path.join(tmp, "h", "grid.png")
+    out, _ = expect_ok(attn, ["heatmap", ckt, "I am cold.", "--grid", "-o", grid_svg])
+    check("2 x 2 panels" in out, f"--grid draws layers x heads ({out!r})")
+    try:
+        root = ET.parse(grid_svg).getroot()
+        text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+        check("layer 1" in text and "head 1" in text, f"grid SVG titles its rows and columns ({text!r})")
+    except ET.ParseError as e:
+        check(False, f"grid SVG parses as XML ({e})")
+    out, _ = expect_ok(attn, ["heatmap", ckt, "I am cold.", "--grid", "--layer", "1", "-o", grid_png])
+    check("1 x 2 panels" in out, f"--grid --layer draws one layer's heads ({out!r})")
+    check(png_ok(grid_png), "grid PNG is valid")
+    out, _ = expect_ok(attn, ["eval", ckt, TINY, "--max-pairs", "4"])
+    check(out.startswith("BLEU = ") and "count 4" in out, f"transformer eval ({out!r})")
+    expect_error(attn, ["heatmap", ckt, "I am cold.", "--layer", "2"], "--layer beyond the decoder layers")
+    expect_error(attn, ["heatmap", ck, "I am cold.", "--head", "1"], "--head on an RNN model")
+    expect_error(attn, ["translate", ckt, "--sample", "--beam", "2", "hi"], "--sample with --beam")
+    expect_error(attn, ["train", "--data", TINY, "--model", "transformer", "--teacher-forcing", "0.5"],
+                 "transformer with teacher forcing < 1")
+    expect_error(attn, ["train", "--data", TINY, "--model", "transformer", "--share-embeddings"],
+                 "--share-embeddings without a joint vocabulary")
+    expect_error(attn, ["train", "--data", TINY, "--model", "magic"], "unknown --model")
+
+    # demo --model transformer on the tiny corpus with a one-second budget: the test BLEU line, the
+    # translations and, per example, a single heatmap and a layers x heads grid.
+    demo = os.path.join(tmp, "demo")
+    out, _ = expect_ok(attn, ["--threads", "1", "demo", "--model", "transformer", "--data", TINY, "--time-budget", "1",
+                              "--examples", "1", "--beam", "1", "--out", demo])
+    check("Transformer" in out and "held-out test set" in out and "BLEU = " in out, f"transformer demo output ({out!r})")
+    hm = os.path.join(demo, "en-fr-transformer", "heatmaps")
+    names = sorted(os.listdir(hm)) if os.path.isdir(hm) else []
+    check(any(n.endswith(".grid.svg") for n in names) and any(n.endswith(".png") for n in names),
+          f"transformer demo writes heatmaps and head grids ({names})")
+    for n in names:
+        if n.endswith(".grid.svg"):
+            try:
+                ET.parse(os.path.join(hm, n))
+            except ET.ParseError as e:
+                check(False, f"demo grid SVG {n} parses as XML ({e})")
+    expect_error(attn, ["demo", "--model", "magic"], "unknown demo --model")
 
     # errors: one line, non-zero exit.
     expect_error(attn, ["translate", os.path.join(tmp, "missing"), "hi"], "missing checkpoint")

@@ -323,19 +323,25 @@ TEST(FlashAttention, GradcheckF64) {
 }
 
 TEST(FlashAttention, OneAndTwoThreadsBitwise) {
-  for (DType dt : {kFloat32, kFloat64}) {
-    for (bool reference : {true, false}) {
-      KernelModeGuard mode(reference);
-      Generator g(11);
-      Tensor q = randn({2, 3, 150, 8}, dt, &g), k = randn({2, 3, 130, 8}, dt, &g), v = randn({2, 3, 130, 5}, dt, &g);
-      auto [one, two] = testing::one_and_two_threads([&] {
-        Generator dg(5);
-        FlashOptions o;
-        o.dropout_p = 0.2, o.generator = &dg, o.is_causal = true, o.align = CausalAlign::BottomRight;
-        Grads r = fused(q, k, v, Tensor(), o);
-        return cat({r.out.reshape({-1}), r.dq.reshape({-1}), r.dk.reshape({-1}), r.dv.reshape({-1})});
-      });
-      EXPECT_TRUE(all_equal(one, two)) << reference;
+  // Six kv heads, and one (MQA over three query heads: the fast backward then runs one pass per kv
+  // head on one thread but a dq pass and a dk / dv pass on two, which must agree bitwise).
+  for (int64_t Hk : {3, 1}) {
+    const int64_t B = Hk == 3 ? 2 : 1;
+    for (DType dt : {kFloat32, kFloat64}) {
+      for (bool reference : {true, false}) {
+        KernelModeGuard mode(reference);
+        Generator g(11);
+        Tensor q = randn({B, 3, 150, 8}, dt, &g), k = randn({B, Hk, 130, 8}, dt, &g),
+               v = randn({B, Hk, 130, 5}, dt, &g);
+        auto [one, two] = testing::one_and_two_threads([&] {
+          Generator dg(5);
+          FlashOptions o;
+          o.dropout_p = 0.2, o.generator = &dg, o.is_causal = true, o.align = CausalAlign::BottomRight;
+          Grads r = fused(q, k, v, Tensor(), o);
+          return cat({r.out.reshape({-1}), r.dq.reshape({-1}), r.dk.reshape({-1}), r.dv.reshape({-1})});
+        });
+        EXPECT_TRUE(all_equal(one, two)) << reference << " Hk = " << Hk;
+      }
     }
   }
 }

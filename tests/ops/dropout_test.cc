@@ -14,19 +14,23 @@ using testing::all_equal;
 TEST(Dropout, FastMatchesReferenceOnAwkwardSizes) {
   // The fast kernel evaluates Philox for several blocks at once; it must reproduce ref bit for bit,
   // including partial blocks at both ends of the range and misaligned pointers.
-  const uint64_t thr = kernels::dropout_threshold(0.37), key = 0x1234abcd9876ull, ctr0 = 77;
-  for (int64_t n : testing::awkward_sizes()) {
-    for (int64_t i0 : {int64_t(0), int64_t(1), int64_t(3), int64_t(6)}) {
-      if (i0 > n) continue;
-      Tensor x = testing::misaligned_randn({n + 1}, kFloat32, 3);
-      Tensor r = zeros({n}), f = zeros({n});
-      kernels::ref::dropout_apply(i0, n, x.data_ptr<float>(), r.data_ptr<float>(), thr, 1.5f, key, ctr0);
-      kernels::fast::dropout_apply(i0, n, x.data_ptr<float>(), f.data_ptr<float>(), thr, 1.5f, key, ctr0);
-      EXPECT_TRUE(all_equal(f, r)) << "n " << n << " i0 " << i0;
-      Tensor xd = x.to(kFloat64), rd = zeros({n}, kFloat64), fd = zeros({n}, kFloat64);
-      kernels::ref::dropout_apply(i0, n, xd.data_ptr<double>(), rd.data_ptr<double>(), thr, 1.5, key, ctr0);
-      kernels::fast::dropout_apply(i0, n, xd.data_ptr<double>(), fd.data_ptr<double>(), thr, 1.5, key, ctr0);
-      EXPECT_TRUE(all_equal(fd, rd)) << "n " << n << " i0 " << i0;
+  const uint64_t key = 0x1234abcd9876ull, ctr0 = 77;
+  // p = 0.37, and the ends: keep everything (threshold 0) and drop everything (threshold 2^32).
+  for (const uint64_t thr : {kernels::dropout_threshold(0.37), kernels::dropout_threshold(0.0),
+                             kernels::dropout_threshold(1.0)}) {
+    for (int64_t n : testing::awkward_sizes()) {
+      for (int64_t i0 : {int64_t(0), int64_t(1), int64_t(3), int64_t(6)}) {
+        if (i0 > n) continue;
+        Tensor x = testing::misaligned_randn({n + 1}, kFloat32, 3);
+        Tensor r = zeros({n}), f = zeros({n});
+        kernels::ref::dropout_apply(i0, n, x.data_ptr<float>(), r.data_ptr<float>(), thr, 1.5f, key, ctr0);
+        kernels::fast::dropout_apply(i0, n, x.data_ptr<float>(), f.data_ptr<float>(), thr, 1.5f, key, ctr0);
+        EXPECT_TRUE(all_equal(f, r)) << "n " << n << " i0 " << i0 << " threshold " << thr;
+        Tensor xd = x.to(kFloat64), rd = zeros({n}, kFloat64), fd = zeros({n}, kFloat64);
+        kernels::ref::dropout_apply(i0, n, xd.data_ptr<double>(), rd.data_ptr<double>(), thr, 1.5, key, ctr0);
+        kernels::fast::dropout_apply(i0, n, xd.data_ptr<double>(), fd.data_ptr<double>(), thr, 1.5, key, ctr0);
+        EXPECT_TRUE(all_equal(fd, rd)) << "n " << n << " i0 " << i0 << " threshold " << thr;
+      }
     }
   }
 }

@@ -57,3 +57,32 @@ def test_errors_are_attn_errors(tmp_path):
         attn.translator.train_translator({"learning_rate": 1})
     with pytest.raises(attn.AttnError, match="not a directory"):
         attn.translator.Translator.load(str(tmp_path / "missing"))
+
+
+def test_transformer_with_subwords(tmp_path):
+    cfg = attn.translator.default_config()
+    assert cfg["model_type"] == "rnn" and cfg["transformer"]["d_model"] == 256
+    assert attn.translator.model_type_choices() == ["rnn", "transformer"]
+    assert "spm" in attn.translator.tokenizer_choices()
+    cfg.update(corpus_path=TINY, model_type="transformer", src_tokenizer="spm", tgt_tokenizer="spm",
+               spm_vocab_size=70, epochs=1, batch_size=8, lr=3e-3, seed=2, quiet=True,
+               checkpoint_dir=str(tmp_path / "ckpt"))
+    cfg["transformer"].update(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=2,
+                              dim_feedforward=32, share_embeddings=True)
+    r = attn.translator.train_translator(cfg)
+    assert r["epochs_completed"] == 1 and r["src_vocab_size"] == r["tgt_vocab_size"]
+    assert (tmp_path / "ckpt" / "best" / "spm.model").is_file()
+
+    t = attn.translator.Translator.load(str(tmp_path / "ckpt" / "best"))
+    assert t.model_type == "transformer"
+    assert t.config["transformer"]["share_embeddings"] is True
+    a = t.translate("He is tall.", sample=True, top_k=5, seed=4)
+    b = t.translate("He is tall.", sample=True, top_k=5, seed=4)
+    assert a["tokens"] == b["tokens"] and len(a["nbest"]) == 1
+    one = t.translate("He is tall.", attention_layer=0, attention_head=1)
+    heads = t.attention_heads("He is tall.")  # of the same greedy translation
+    T, S = len(one["tokens"]), len(one["source_tokens"])
+    assert heads.shape == (2, 2, T, S)
+    np.testing.assert_allclose(one["attention"], heads[0, 1], atol=1e-5)  # float32, two computations
+    with pytest.raises(attn.AttnError, match="beam_size"):
+        t.translate("He is tall.", sample=True, beam_size=2)

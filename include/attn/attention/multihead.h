@@ -31,6 +31,12 @@
 //     in_proj_bias [E + 2*Hkv*D] (q, k, v parts in that order), bias_k / bias_v [1, 1, Hkv*D].
 //   forward_incremental + KVCache: autoregressive decoding of self-attention, one step (or chunk)
 //     at a time, keeping the projected keys and values of past steps.
+//   rotary (RoPE, Su et al. 2021; attention/positional.h apply_rotary): when set, the projected
+//     queries and keys (per head, before the scores) are rotated by their positions: 0..T-1 and
+//     0..S-1 in forward, and offset by the cache length in forward_incremental, so decoding step by
+//     step still gives the rows of forward. Needs an even head_dim. Off by default (PyTorch's MHA).
+//   project_kv + forward_kv: cross-attention against a fixed memory (encoder-decoder decoding):
+//     the keys and values of the memory are projected once and reused for every decoder step.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -82,6 +88,16 @@ class MultiheadAttention : public Module {
   AttentionResult forward_incremental(const Tensor& x, KVCache& cache, bool need_weights = false,
                                       bool average_attn_weights = true);
 
+  // Cross-attention with precomputed keys and values. project_kv(key, value) projects key
+  // ([S, B, kdim], batch_first [B, S, kdim]) and value the same way to a KVCache [B, Hkv, S, D];
+  // forward_kv(query, kv, key_padding_mask [B, S]) then equals forward(query, key, value,
+  // key_padding_mask, need_weights, no attn_mask, average_attn_weights) for any number of query
+  // rows, without projecting the keys again. Batched 3-D inputs only; not with rotary (the keys
+  // would need positions).
+  KVCache project_kv(const Tensor& key, const Tensor& value) const;
+  AttentionResult forward_kv(const Tensor& query, const KVCache& kv, const Tensor& key_padding_mask = Tensor(),
+                             bool need_weights = false, bool average_attn_weights = true);
+
   // Re-draws the parameters as PyTorch's _reset_parameters: xavier_uniform_ for the input
   // projection weights, zeros for in_proj_bias and out_proj.bias, xavier_normal_ for bias_k/bias_v;
   // out_proj.weight keeps Linear's init.
@@ -91,6 +107,9 @@ class MultiheadAttention : public Module {
   int64_t embed_dim, kdim, vdim, num_heads, num_kv_heads, head_dim;
   double dropout;
   bool batch_first, add_zero_attn;
+  // RoPE on the projected queries and keys (see the top of the file); base of the frequencies.
+  bool rotary = false;
+  double rotary_base = 10000.0;
   // True when one packed in_proj_weight is used (kdim == vdim == embed_dim and no GQA).
   bool qkv_same_embed_dim;
   Tensor in_proj_weight;                              // [3E, E] when qkv_same_embed_dim
@@ -106,6 +125,7 @@ class MultiheadAttention : public Module {
   // [B, H, T, S], or undefined. Appends bias_k/v and the zero key, runs SDPA, merges heads and
   // applies out_proj: returns output [B, T, E] and weights [B, H, T, S'] (or averaged).
   AttentionResult attend(const Tensor& q, Tensor k, Tensor v, Tensor mask, bool need_weights, bool average);
+  void check_rotary() const;
 };
 
 }  // namespace attn::nn

@@ -1,6 +1,6 @@
-// Autoregressive decoding for any model that can take one step at a time: greedy search and batched
-// beam search (beam size, length penalty, maximum length, n-best), each returning the attention
-// weights of every step so they can be drawn as heatmaps.
+// Autoregressive decoding for any model that can take one step at a time: greedy search, batched
+// beam search (beam size, length penalty, maximum length, n-best) and sampling (temperature, top-k,
+// top-p), each returning the attention weights of every step so they can be drawn as heatmaps.
 //
 // A model plugs in by implementing IncrementalDecoder over N rows (N = batch at first). The search
 // feeds it the last token of every row, reads log-probabilities back, and, in beam search, keeps
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attn/core/random.h"
 #include "attn/core/tensor.h"
 
 namespace attn::models {
@@ -78,5 +79,41 @@ std::vector<std::vector<Hypothesis>> greedy_search(IncrementalDecoder& decoder, 
                                                    const SearchOptions& options);
 std::vector<std::vector<Hypothesis>> beam_search(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
                                                  const SearchOptions& options);
+
+// --- sampling -------------------------------------------------------------------------------------
+//
+// Ancestral sampling, as Hugging Face's generate(do_sample=True) with its logits warpers in the
+// same order. At every step, per row, from the decoder's log-probabilities l (eos set to -inf
+// while step < min_length):
+//   1. temperature   s = l / temperature                      (> 0; < 1 sharpens, > 1 flattens)
+//   2. top-k         keep the top_k highest s (0: all); ties at the boundary go to the lower token id
+//   3. top-p         p = softmax(s over the kept tokens); keep the smallest set of most likely tokens
+//                    whose total probability reaches top_p (the token that crosses it included, so
+//                    at least one token is kept; ties ordered by token id); 1: all
+//   4. draw one token from softmax(s) over the tokens still kept (inverse CDF on one uniform draw of
+//      `gen`, in token-id order)
+// top_k = 1 (or a tiny top_p, or a temperature near 0) is greedy search. Rows end at eos or at their
+// max_length like greedy search, and a hypothesis' log_prob and score use the decoder's unfiltered
+// log-probabilities (the model's probability of the sampled sequence). With the same generator
+// state the result is the same on every run and thread count. Throws attn::Error for temperature
+// <= 0 (or not finite), top_k < 0, or top_p outside (0, 1]. SearchOptions::beam_size and n_best
+// are ignored (one hypothesis per row).
+struct SamplingOptions {
+  double temperature = 1.0;
+  int64_t top_k = 0;   // 0: no top-k filtering
+  double top_p = 1.0;  // 1: no nucleus filtering
+};
+
+// One list per batch row holding the one sampled hypothesis (empty when every token was forbidden
+// at some step, as in greedy search). gen == nullptr uses attn::default_generator().
+std::vector<std::vector<Hypothesis>> sample_search(IncrementalDecoder& decoder, int64_t batch,
+                                                   const SearchOptions& options, const SamplingOptions& sampling,
+                                                   Generator* gen = nullptr);
+std::vector<std::vector<Hypothesis>> sample_search(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
+                                                   const SearchOptions& options, const SamplingOptions& sampling,
+                                                   Generator* gen = nullptr);
+// The sampling distribution of one step: the probabilities [V] that step 4 above draws from, for
+// log-probabilities `log_probs` of V tokens (-inf = forbidden; all forbidden gives all zeros).
+std::vector<double> sampling_distribution(const std::vector<double>& log_probs, const SamplingOptions& sampling);
 
 }  // namespace attn::models

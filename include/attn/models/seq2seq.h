@@ -40,6 +40,7 @@
 #include "attn/core/random.h"
 #include "attn/core/tensor.h"
 #include "attn/models/decoding.h"
+#include "attn/models/translation_model.h"
 #include "attn/nn/dropout.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/linear.h"
@@ -80,10 +81,12 @@ struct Seq2SeqState {
   void reorder(const Tensor& indices);
 };
 
-// One decoder step: logits [N, V] and attention weights [N, S] (zeros for `none`).
+// One decoder step: logits [N, V] and attention weights [N, S] (zeros for `none`); `output` is
+// the decoder output [N, H] (s_t, or h~_t for Luong) that the output projection maps to the logits.
 struct Seq2SeqStep {
   Tensor logits;
   Tensor attention;
+  Tensor output;
 };
 
 class Seq2SeqEncoder : public nn::Module {
@@ -107,6 +110,8 @@ class Seq2SeqDecoder : public nn::Module {
   explicit Seq2SeqDecoder(const Seq2SeqConfig& config);
   // tokens [N] int64 (y_{t-1}); advances `state` by one step.
   Seq2SeqStep step(Seq2SeqState& state, const Tensor& tokens);
+  // step() up to the output projection: logits left undefined, logits = out->forward(output).
+  Seq2SeqStep step_output(Seq2SeqState& state, const Tensor& tokens);
   // Fills the per-kind parts of a fresh state (the fixed context of `none`, h~_0 of Luong).
   void init_state(Seq2SeqState& state) const;
 
@@ -127,7 +132,8 @@ class Seq2SeqDecoder : public nn::Module {
   Tensor rnn_step(Seq2SeqState& state, const Tensor& x);
 };
 
-class Seq2Seq : public nn::Module {
+// The RNN member of the TranslationModel family (models/translation_model.h), model_type "rnn".
+class Seq2Seq : public TranslationModel {
  public:
   explicit Seq2Seq(const Seq2SeqConfig& config);
 
@@ -136,20 +142,17 @@ class Seq2Seq : public nn::Module {
   // draws u ~ U[0, 1) from `gen` (the default generator when null) and, when u >= ratio, feeds the
   // model's own argmax of step t-1 instead of tgt_in[:, t] (for the whole batch, without gradient).
   Tensor forward(const Tensor& src, const Tensor& src_lens, const Tensor& tgt_in, double teacher_forcing_ratio = 1.0,
-                 Generator* gen = nullptr);
-  Tensor operator()(const Tensor& src, const Tensor& src_lens, const Tensor& tgt_in, double teacher_forcing_ratio = 1.0,
-                    Generator* gen = nullptr) {
-    return forward(src, src_lens, tgt_in, teacher_forcing_ratio, gen);
-  }
+                 Generator* gen = nullptr) override;
   // The attention weights of the last forward, [B, T, S] (detached; zeros for `none`).
-  Tensor last_attention() const { return last_attention_; }
+  Tensor last_attention() const override { return last_attention_; }
 
   // Encodes src and returns a decoder over its B rows for greedy / beam search: step() returns
   // log_softmax of the logits [N, V] and the attention weights [N, S]. The decoder keeps a
   // reference to this model (which must outlive it when the model is not held by a shared_ptr).
   // Set eval() first: dropout follows the module's training mode. Run under NoGradGuard for
   // inference; otherwise every step extends the autograd graph.
-  std::unique_ptr<IncrementalDecoder> start_decoding(const Tensor& src, const Tensor& src_lens);
+  std::unique_ptr<IncrementalDecoder> start_decoding(const Tensor& src, const Tensor& src_lens) override;
+  std::string model_type() const override { return "rnn"; }
 
   Seq2SeqConfig config;
   std::shared_ptr<Seq2SeqEncoder> encoder;

@@ -4,10 +4,14 @@
 //   <dir>/model.safetensors   the model's state_dict, PyTorch names (encoder.embedding.weight, ...);
 //                             plain safetensors that torch / the `safetensors` package read
 //   <dir>/config.json         {"format": "attn.translator", "version": 1, "train": {every
-//                             TrainConfig field, the model's Seq2SeqConfig under "model"},
+//                             TrainConfig field, "model_type", the RNN's Seq2SeqConfig under
+//                             "model", the TransformerConfig under "transformer"},
 //                             "metrics": {name: number}, "src_vocab_size", "tgt_vocab_size"}
+//                             (configs written before model_type existed read as "rnn")
 //   <dir>/src_vocab.json      data::Vocab files (data/vocab.h)
 //   <dir>/tgt_vocab.json
+//   <dir>/spm.model           SentencePiece sides only: the joint model, or src_spm.model and/or
+//                             tgt_spm.model (SentencePiece's own ModelProto, what spm_encode reads)
 //   <dir>/trainer.safetensors optimizer state ("optimizer.<key>"), scheduler state    } training
 //                             ("scheduler.<key>")                                       } checkpoints
 //   <dir>/trainer.json        epoch, batch position, global step, generator seed and   } only
@@ -31,9 +35,12 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
+#include "attn/data/subword.h"
 #include "attn/data/vocab.h"
 #include "attn/io/state_dict.h"
-#include "attn/models/seq2seq.h"
+#include "attn/models/translation_model.h"
 #include "attn/train/translator.h"
 
 namespace attn::train {
@@ -59,9 +66,16 @@ struct TrainerState {
   io::StateDict scheduler;        // LRScheduler::state_dict(); empty without a scheduler
 };
 
+// The SentencePiece models of the sides whose tokenizer is "spm" (null otherwise). With
+// config.spm_joint both point to one model, stored once as spm.model.
+struct SubwordModels {
+  std::shared_ptr<const data::SentencePiece> src, tgt;
+};
+
 struct Checkpoint {
-  TrainConfig config;  // config.model carries the vocabulary sizes
+  TrainConfig config;  // config.model (rnn) or config.transformer carries the vocabulary sizes
   data::Vocab src_vocab, tgt_vocab;
+  SubwordModels subwords;
   io::StateDict model;  // in file order
   std::map<std::string, double> metrics;
   std::optional<TrainerState> trainer;
@@ -76,9 +90,11 @@ TrainConfig train_config_from_json(const std::string& json, const std::string& s
 // Writes a checkpoint directory atomically (see above); `trainer` null writes an inference-only
 // checkpoint (no trainer.* files). Throws attn::Error naming the path on I/O failure; the old
 // checkpoint is then left as it was.
-void save_checkpoint(const std::string& dir, const models::Seq2Seq& model, const TrainConfig& config,
+// `subwords` must hold the models of the config's "spm" sides.
+void save_checkpoint(const std::string& dir, const models::TranslationModel& model, const TrainConfig& config,
                      const data::Vocab& src_vocab, const data::Vocab& tgt_vocab,
-                     const std::map<std::string, double>& metrics = {}, const TrainerState* trainer = nullptr);
+                     const std::map<std::string, double>& metrics = {}, const TrainerState* trainer = nullptr,
+                     const SubwordModels& subwords = {});
 
 // Publishes a copy of the checkpoint `from` as `to`, atomically like save_checkpoint: the model,
 // config and vocabularies, plus the trainer files with `with_trainer`. Files are hard-linked when
@@ -86,13 +102,21 @@ void save_checkpoint(const std::string& dir, const models::Seq2Seq& model, const
 // copied. The trainer uses it to publish best/ from the last/ it has just written.
 void copy_checkpoint(const std::string& from, const std::string& to, bool with_trainer = false);
 
-// Reads and checks a checkpoint. The model tensors are checked against the shapes a Seq2Seq built
-// from the config has (and the vocabularies' sizes against the config). With load_trainer, the
-// trainer files must exist; without, they are ignored.
+// Reads and checks a checkpoint. The model tensors are checked against the shapes a model built
+// from the config has (a Seq2Seq or a TransformerModel by model_type), the vocabularies' sizes
+// against the config, and the SentencePiece sides' vocabularies against their models. With
+// load_trainer, the trainer files must exist; without, they are ignored.
 Checkpoint load_checkpoint(const std::string& dir, bool load_trainer = false);
 
-// A Seq2Seq built from the checkpoint's config with its weights loaded, in eval mode.
-std::shared_ptr<models::Seq2Seq> build_model(const Checkpoint& checkpoint);
+// A fresh model of config.model_type (Seq2Seq from config.model, TransformerModel from
+// config.transformer), initialised from the default generator. Throws attn::Error on an unknown
+// model_type.
+std::shared_ptr<models::TranslationModel> make_model(const TrainConfig& config);
+
+// A model built from the checkpoint's config with its weights loaded, in eval mode (a
+// models::Seq2Seq or models::TransformerModel; dynamic_pointer_cast to reach either). Building it
+// leaves the default generator as it was.
+std::shared_ptr<models::TranslationModel> build_model(const Checkpoint& checkpoint);
 
 // True when `dir` looks like a checkpoint (has config.json).
 bool checkpoint_exists(const std::string& dir);

@@ -1,18 +1,21 @@
-// Neural machine translation end to end: train an RNN encoder-decoder with attention
-// (models/seq2seq.h: Bahdanau et al. 2014, Luong et al. 2015, the PyTorch tutorial's decoder) on a
-// Tatoeba-style parallel corpus, keep the best checkpoint, and translate or score with it.
+// Neural machine translation end to end: train a translation model (models/translation_model.h:
+// an RNN encoder-decoder with attention, models/seq2seq.h - Bahdanau et al. 2014, Luong et al.
+// 2015, the PyTorch tutorial's decoder - or a Transformer, models/transformer.h - Vaswani et al.
+// 2017) on a Tatoeba-style parallel corpus, keep the best checkpoint, and translate or score with it.
 // docs/training.md describes every option, the checkpoint layout, resuming and the logs.
 //
 // Training (train_translator):
 //   data     read_tatoeba (data/tatoeba.h) with the chosen normalisation, direction and filter;
 //            either three files (train / valid / test) or one corpus split deterministically
-//            with `seed`; tokenised per side (word, or char for Chinese/Japanese); vocabularies
-//            built from the training split only (min_freq; <pad>=0 <bos>=1 <eos>=2 <unk>=3).
+//            with `seed`; tokenised per side (word, char for Chinese/Japanese, or SentencePiece
+//            subwords trained on the training split, data/subword.h); vocabularies built from the
+//            training split only (min_freq; <pad>=0 <bos>=1 <eos>=2 <unk>=3; spm: the pieces).
 //   batches  source = tokens + <eos>; decoder input = <bos> + tokens; decoder target = tokens +
 //            <eos>; padded with <pad>, batched by sentences (batch_size) or by tokens (max_tokens),
 //            reshuffled every epoch from the run's generator.
 //   loss     cross-entropy over every target position, <pad> ignored (ignore_index = 0), with
-//            optional label smoothing; mean over the non-pad target tokens of the batch.
+//            optional label smoothing; mean over the non-pad target tokens of the batch; plus the
+//            model's aux_loss() when it has one (the Mixture-of-Experts balancing loss).
 //   step     backward, clip_grad_norm_ (clip_norm > 0), optimizer step, per-step schedule.
 //   epoch    validation loss on the whole validation split and BLEU (sacreBLEU-compatible,
 //            data/bleu.h) on its first valid_bleu_size pairs, decoded greedily (valid_beam 1)
@@ -31,11 +34,11 @@
 // N epochs in one go and training k epochs, stopping, and resuming give identical weights.
 //
 // BLEU: sacreBLEU's defaults (13a tokenisation, exp smoothing) on detokenised text for word-level
-// targets; for char-level targets (Chinese) sacreBLEU's "zh" tokeniser, which splits every CJK
-// character, i.e. character-level BLEU as published for Chinese. TranslatorEval::bleu_tokenize
-// says which one was used.
+// targets (SentencePiece targets are first decoded back to text); for char-level targets (Chinese)
+// sacreBLEU's "zh" tokeniser, which splits every CJK character, i.e. character-level BLEU as
+// published for Chinese. TranslatorEval::bleu_tokenize says which one was used.
 //
-// What it is not: a multi-GPU or subword (BPE) pipeline; models are the RNN seq2seq family.
+// What it is not: a multi-GPU pipeline.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -50,6 +53,8 @@
 #include "attn/data/tatoeba.h"
 #include "attn/models/decoding.h"
 #include "attn/models/seq2seq.h"
+#include "attn/models/transformer.h"
+#include "attn/models/translation_model.h"
 
 namespace attn::train {
 
@@ -71,9 +76,17 @@ struct TrainConfig {
   std::string src_normalize, tgt_normalize;
   bool tutorial_filter = false;      // the tutorial's filterPair (English prefixes, < max_length words)
   int64_t filter_max_length = 10;
-  std::string src_tokenizer = "word";  // word | char (char: one token per CJK character)
+  std::string src_tokenizer = "word";  // word | char (char: one token per CJK character) | spm
   std::string tgt_tokenizer = "word";
-  int64_t min_freq = 1;              // rarer training tokens map to <unk>
+  int64_t min_freq = 1;              // rarer training tokens map to <unk> (word / char sides)
+  // SentencePiece sides (tokenizer "spm"): a model trained on the training split's normalised text
+  // and stored in the checkpoint (spm.model when joint, else src_spm.model / tgt_spm.model); the
+  // side's vocabulary is the model's pieces (data::vocab_for), min_freq does not apply. Joint (both
+  // sides spm): one model over the source and target sentences, so both sides share one vocabulary
+  // (what transformer.share_embeddings needs).
+  int64_t spm_vocab_size = 8000;
+  std::string spm_model_type = "unigram";  // unigram | bpe
+  bool spm_joint = true;
   int64_t max_src_len = 0;           // drop training pairs with a longer tokenised side (0: keep all)
   int64_t max_tgt_len = 0;
 
@@ -86,12 +99,17 @@ struct TrainConfig {
   std::string init_src_embeddings;
   bool freeze_src_embeddings = false;
 
-  // Model. src_vocab / tgt_vocab are filled in from the vocabularies; pad/bos/eos are fixed at 0/1/2.
+  // Model: model_type "rnn" (the Seq2Seq options in `model`) or "transformer" (the options in
+  // `transformer`; `model` is then unused). src_vocab / tgt_vocab are filled in from the
+  // vocabularies; pad/bos/eos are fixed at 0/1/2.
+  std::string model_type = "rnn";
   models::Seq2SeqConfig model;
+  models::TransformerConfig transformer;
 
   // Optimisation.
   std::string optimizer = "adam";  // adam | adamw | sgd
   double lr = 1e-3;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999;  // adam / adamw (Transformers usually train with 0.98)
   double weight_decay = 0.0;
   double momentum = 0.0;           // sgd only
   double clip_norm = 1.0;          // max global gradient L2 norm; 0 disables clipping
@@ -107,7 +125,8 @@ struct TrainConfig {
   double lr_gamma = 0.5;
   double lr_min = 0.0;
   int64_t warmup_steps = 0;
-  double teacher_forcing_ratio = 1.0;  // 1: always feed the reference (see Seq2Seq::forward)
+  double teacher_forcing_ratio = 1.0;  // 1: always feed the reference (see Seq2Seq::forward); must be
+                                       // 1 for the transformer (it decodes all steps at once)
 
   // Batches: batch_size sentences, or, with max_tokens > 0 (batch_size then ignored), as many
   // sentences of similar length as fit max_tokens padded tokens (B * max(S, T)) per batch.
@@ -166,8 +185,9 @@ struct TrainResult {
   std::optional<double> test_loss;
   double seconds = 0.0;             // wall time of this call
   // The trained model (the last state, not necessarily the best) and its vocabularies' sizes are
-  // in the checkpoints; `model` is the final in-memory model of this call.
-  std::shared_ptr<models::Seq2Seq> model;
+  // in the checkpoints; `model` is the final in-memory model of this call (a models::Seq2Seq or a
+  // models::TransformerModel, by config.model_type).
+  std::shared_ptr<models::TranslationModel> model;
 };
 
 // Called after every epoch (e.g. by the CLI to print a table). May be empty.
@@ -195,9 +215,15 @@ std::string target_normalization(const TrainConfig& config);
 data::Corpus read_translation_corpus(const std::string& path, const TrainConfig& config, bool apply_filter = true,
                                      int64_t max_pairs = 0);
 
+// One line naming the model a config describes, for logs: "bahdanau attention, GRU
+// encoder-decoder", "Transformer (3+3 layers, d_model 256, 4 heads, ff 1024, sinusoidal positions)".
+std::string model_description(const TrainConfig& config);
+
 // The choices the string options accept, for CLI help and validation.
 const std::vector<std::string>& normalize_choices();       // tutorial, clean, none
-const std::vector<std::string>& tokenizer_choices();       // word, char
+const std::vector<std::string>& tokenizer_choices();       // word, char, spm
+const std::vector<std::string>& model_type_choices();      // rnn, transformer
+const std::vector<std::string>& spm_model_type_choices();  // unigram, bpe
 const std::vector<std::string>& optimizer_choices();       // adam, adamw, sgd
 const std::vector<std::string>& lr_schedule_choices();     // none, step, cosine, noam
 
@@ -211,6 +237,19 @@ struct TranslateOptions {
   int64_t max_length_offset = 5;
   int64_t max_length = 200;       // ... and never more than this
   int64_t batch_size = 64;        // sentences decoded together
+  // Sampling instead of search (models::sample_search): each output token is drawn from the
+  // model's distribution divided by `temperature`, restricted to the top_k most likely tokens
+  // (0: all) and to the smallest set whose probability reaches top_p (1: all). One hypothesis per
+  // sentence (beam_size and n_best must be 1); reproducible for a given seed.
+  bool sample = false;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  double temperature = 1.0;
+  uint64_t seed = 0;
+  // Transformer models: the decoder layer (-1: the last) and head (-1: the mean over heads) whose
+  // cross-attention the translations' attention maps show. Ignored by RNN models.
+  int64_t attention_layer = -1;
+  int64_t attention_head = -1;
 };
 
 struct TranslationHypothesis {
@@ -269,9 +308,19 @@ class Translator {
   std::vector<std::string> target_tokens(const std::string& sentence) const;
   std::string preprocess(const std::string& sentence) const;
 
+  // The cross-attention of every decoder layer and head while the model reads the translation's
+  // own tokens (teacher forcing, which reproduces the attention of decoding): [L, H, T, S] float32
+  // for T = translation.tokens.size(), S = translation.source_tokens.size(). An RNN model has one
+  // attention: [1, 1, T, S], the translation's attention. Empty translations give [L, H, 0, S].
+  Tensor attention_heads(const Translation& translation) const;
+
   const TrainConfig& config() const;  // the options the model was trained with
-  const models::Seq2Seq& model() const;
-  std::shared_ptr<models::Seq2Seq> model_ptr() const;
+  const std::string& model_type() const;  // config().model_type: "rnn" | "transformer"
+  const models::TranslationModel& model() const;
+  std::shared_ptr<models::TranslationModel> model_ptr() const;
+  // The model as its concrete type; null when the model is of the other type.
+  std::shared_ptr<models::Seq2Seq> seq2seq() const;
+  std::shared_ptr<models::TransformerModel> transformer() const;
   int64_t src_vocab_size() const;
   int64_t tgt_vocab_size() const;
 

@@ -9,6 +9,8 @@
 #include "hwy/highway.h"
 #include "kernels/dropout.h"
 
+#include <type_traits>
+
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -37,6 +39,13 @@ void DropoutT(int64_t i0, int64_t i1, const T* HWY_RESTRICT x, T* HWY_RESTRICT o
   }
   HWY_ALIGN uint64_t lane_ctr[kMaxLanes];
   HWY_ALIGN uint64_t words[4][kMaxLanes];
+  HWY_ALIGN uint64_t ordered[2 * kMaxLanes];
+  const hn::Repartition<int32_t, decltype(d64)> di;
+  const hn::Repartition<float, decltype(d64)> df;
+  const bool drop_all = threshold > 0xFFFFFFFFull;  // p == 1
+  const auto sign = hn::Set(di, int32_t(0x80000000u));
+  const auto thr_flipped = hn::Set(di, int32_t(uint32_t(threshold) ^ 0x80000000u));
+  const auto scale_v = hn::Set(df, float(scale));
   int64_t b = b_begin;
   for (; b + L <= b_end; b += L) {
     for (int64_t l = 0; l < L; ++l) lane_ctr[l] = ctr0 + uint64_t(b + l);
@@ -51,13 +60,29 @@ void DropoutT(int64_t i0, int64_t i1, const T* HWY_RESTRICT x, T* HWY_RESTRICT o
       c1 = hn::And(p1, lo_mask);
       c3 = hn::And(p0, lo_mask);
     }
-    hn::Store(c0, d64, words[0]);
-    hn::Store(c1, d64, words[1]);
-    hn::Store(c2, d64, words[2]);
-    hn::Store(c3, d64, words[3]);
-    for (int64_t l = 0; l < L; ++l) {
-      const int64_t e = (b + l) * 4;
-      for (int j = 0; j < 4; ++j) out[e + j] = words[j][l] >= threshold ? x[e + j] * scale : T(0);
+    if constexpr (std::is_same_v<T, float>) {
+      // Words in element order (u64 lane 2l: words 0, 1 of block l; lane 2l + 1: words 2, 3), then
+      // 2 * Lanes(u64) floats at a time: a branch-free select, where the scalar loop mispredicts.
+      hn::Store(hn::Or(c0, hn::ShiftLeft<32>(c1)), d64, words[0]);
+      hn::Store(hn::Or(c2, hn::ShiftLeft<32>(c3)), d64, words[1]);
+      for (int64_t l = 0; l < L; ++l) ordered[2 * l] = words[0][l], ordered[2 * l + 1] = words[1][l];
+      for (int64_t h = 0; h < 2; ++h) {
+        const int64_t e = b * 4 + h * 2 * L;
+        const auto word = hn::Load(di, reinterpret_cast<const int32_t*>(ordered) + h * 2 * L);
+        // word >= threshold on unsigned 32-bit values, as a signed comparison with the sign bits flipped.
+        const auto drop = drop_all ? hn::MaskFromVec(hn::Set(di, -1)) : hn::Lt(hn::Xor(word, sign), thr_flipped);
+        const auto v = hn::Mul(hn::LoadU(df, x + e), scale_v);
+        hn::StoreU(hn::IfThenZeroElse(hn::RebindMask(df, drop), v), df, out + e);
+      }
+    } else {
+      hn::Store(c0, d64, words[0]);
+      hn::Store(c1, d64, words[1]);
+      hn::Store(c2, d64, words[2]);
+      hn::Store(c3, d64, words[3]);
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t e = (b + l) * 4;
+        for (int j = 0; j < 4; ++j) out[e + j] = words[j][l] >= threshold ? x[e + j] * scale : T(0);
+      }
     }
   }
   ref::dropout_apply(b * 4, i1, x, out, threshold, scale, key, ctr0);

@@ -5,17 +5,27 @@
 // tiles (Q K^T, P V, dO V^T, dS K, P^T dO, dS^T Q) is one small GEMM, MM() below: a register tile
 // of 6 rows x 2 vectors of columns, fed by broadcasting one element of A and FMA-ing it into a row
 // of B. A is read one scalar at a time, so any strides work (a transposed tile costs nothing); B's
-// rows must be whole vectors, so K and V are packed once per call into block-transposed
-// [E][kFlashBlockN] tiles (zero-padded past S), and operands whose row length is not a multiple of
-// the vector width are copied with zero-padded rows. The softmax bookkeeping (scale, masks, max,
-// exp, sums) runs on the score tile row by row in SIMD.
+// rows must be whole vectors, so K and V are packed into block-transposed [E][kFlashBlockN] tiles
+// (zero-padded past S; once per call, or once per kv-head task in the one-pass backward), and
+// operands whose row length is not a multiple of the vector width are copied with zero-padded
+// rows. The softmax bookkeeping (scale, masks, max, exp, sums) runs on the score tile row by row
+// in SIMD.
 //
 // Causal and sliding-window masks are band masks: key blocks entirely outside a query block's band
 // are never visited, and masks are evaluated only in blocks the band cuts (or when an element-wise
 // mask or a partial block needs them).
 //
-// Threads: forward and dq run one task per (head, query block), dk / dv one per (kv head, key
-// block); the tasks are visited in an interleaved order so that causal work splits evenly.
+// Backward computes each tile's P and dS once and feeds dv, dk and dq from them, one kv head per
+// task (FlashAttention-2: key blocks outer, query blocks inner, dq accumulated over the key
+// blocks); with fewer kv heads than threads it splits into a dq pass per (head, query block) and a
+// dk / dv pass per (kv head, key block) instead, recomputing the tiles, with identical results.
+//
+// Threads: tasks are handed out dynamically (the longest causal tasks first), so a thread slowed
+// down by other processes takes fewer of them; each task owns its outputs, so results do not
+// depend on the thread count.
+#include <atomic>
+#include <type_traits>
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/flash_attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -32,7 +42,8 @@ constexpr int64_t BM = kFlashBlockM, BN = kFlashBlockN;
 // C[MR x NV*L] += A[MR x K] B[K x NV*L]: A(r, k) = a[r * ars + k * acs], B rows ldb apart. The
 // MR x NV accumulators stay in registers (6 x 2 = 12 of AVX2's 16: enough independent FMA chains
 // to cover the FMA latency on two ports).
-template <int MR, int NV, class D, class T = hn::TFromD<D>>
+// kSet: C = A B instead (C is not read).
+template <int MR, int NV, bool kSet, class D, class T = hn::TFromD<D>>
 HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64_t acs, const T* HWY_RESTRICT b,
                      int64_t ldb, T* HWY_RESTRICT c, int64_t ldc) {
   using V = decltype(hn::Zero(d));
@@ -41,7 +52,7 @@ HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = hn::LoadU(d, c + r * ldc + v * L);
+    for (int v = 0; v < NV; ++v) acc[r][v] = kSet ? hn::Zero(d) : hn::LoadU(d, c + r * ldc + v * L);
   for (int64_t k = 0; k < K; ++k) {
     V bv[NV];
 #pragma GCC unroll 4
@@ -60,24 +71,58 @@ HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64
     for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, c + r * ldc + v * L);
 }
 
-// Rows [r, r + MR) of C[M x N] += A B, N a multiple of the vector width.
-template <int MR, class D, class T = hn::TFromD<D>>
+// Rows [r, r + MR) of C[M x N] (+)= A B, N a multiple of the vector width.
+template <int MR, bool kSet, class D, class T = hn::TFromD<D>>
 HWY_INLINE void RowPanel(D d, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
                          int64_t ldc) {
   const int64_t L = int64_t(hn::Lanes(d));
   int64_t n = 0;
-  for (; n + 2 * L <= N; n += 2 * L) Tile<MR, 2>(d, K, a, ars, acs, b + n, ldb, c + n, ldc);
-  for (; n < N; n += L) Tile<MR, 1>(d, K, a, ars, acs, b + n, ldb, c + n, ldc);
+  for (; n + 2 * L <= N; n += 2 * L) Tile<MR, 2, kSet>(d, K, a, ars, acs, b + n, ldb, c + n, ldc);
+  for (; n < N; n += L) Tile<MR, 1, kSet>(d, K, a, ars, acs, b + n, ldb, c + n, ldc);
+}
+
+template <bool kSet, class D, class T = hn::TFromD<D>>
+HWY_INLINE void Panels(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
+                       int64_t ldb, T* c, int64_t ldc) {
+  int64_t r = 0;
+  for (; r + 6 <= M; r += 6) RowPanel<6, kSet>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
+  for (; r + 4 <= M; r += 4) RowPanel<4, kSet>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
+  for (; r < M; ++r) RowPanel<1, kSet>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
 }
 
 // C[M x N] += A[M x K] B[K x N], N a multiple of the vector width.
 template <class D, class T = hn::TFromD<D>>
 HWY_NOINLINE void MM(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
                      int64_t ldb, T* c, int64_t ldc) {
-  int64_t r = 0;
-  for (; r + 6 <= M; r += 6) RowPanel<6>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
-  for (; r + 4 <= M; r += 4) RowPanel<4>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
-  for (; r < M; ++r) RowPanel<1>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
+  Panels<false>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
+}
+// C[M x N] = A[M x K] B[K x N]: the sums start from zero, as zero-filling C and MM() would, without
+// the pass over C. (A scale folded into the final stores would cost the tile its 16th register.)
+template <class D, class T = hn::TFromD<D>>
+HWY_NOINLINE void MMSet(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
+                        int64_t ldb, T* c, int64_t ldc) {
+  Panels<true>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
+}
+
+// e^x for float lanes x <= 0 (scores minus their running max), exactly 0 below -87 and at -inf
+// (hidden keys). Highway's Exp with the parts a non-positive argument does not need taken out:
+// n = round(x / ln 2), r = x - n ln 2 in two FMAs, e^r - 1 by Exp's minimax polynomial, and 2^n
+// built directly in the exponent field (n >= -126 here, so one scale suffices). Agrees with Exp
+// to about an ulp.
+template <class D>
+HWY_INLINE hn::Vec<D> ExpNonPositive(D d, hn::Vec<D> x) {
+  const hn::Rebind<int32_t, D> di;
+  const auto n = hn::Round(hn::Mul(x, hn::Set(d, 1.44269504088896341f)));
+  auto r = hn::MulAdd(n, hn::Set(d, -0.693145751953125f), x);
+  r = hn::MulAdd(n, hn::Set(d, -1.428606765330187045e-6f), r);
+  auto p = hn::MulAdd(hn::Set(d, 0.000198527617612853646278381f), r, hn::Set(d, 0.00139304355252534151077271f));
+  p = hn::MulAdd(p, r, hn::Set(d, 0.00833336077630519866943359f));
+  p = hn::MulAdd(p, r, hn::Set(d, 0.0416664853692054748535156f));
+  p = hn::MulAdd(p, r, hn::Set(d, 0.166666671633720397949219f));
+  p = hn::MulAdd(p, r, hn::Set(d, 0.5f));
+  const auto em1 = hn::MulAdd(p, hn::Mul(r, r), r);  // e^r - 1
+  const auto pow2n = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
+  return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.0f)), hn::MulAdd(em1, pow2n, pow2n));
 }
 
 template <class T>
@@ -108,14 +153,15 @@ struct Ctx {
     const int64_t nb = (R + BN - 1) / BN;
     out.assign(size_t(heads * nb * n * BN), T(0));
     parallel_for(0, heads * nb, 4, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t h = t / nb, b = t % nb, j0 = b * BN, nk = std::min(BN, R - j0);
-        T* o = out.data() + t * n * BN;
-        const T* src = x + (h * R + j0) * n;
-        for (int64_t jj = 0; jj < nk; ++jj)
-          for (int64_t e = 0; e < n; ++e) o[e * BN + jj] = src[jj * n + e];
-      }
+      for (int64_t t = t0; t < t1; ++t) PackBlock(x + t / nb * R * n, R, n, t % nb, out.data() + t * n * BN);
     });
+  }
+  // Block b of one head's x [R, n] -> o [n][BN] (the padding keys past R stay as o had them).
+  void PackBlock(const T* x, int64_t R, int64_t n, int64_t b, T* o) const {
+    const int64_t j0 = b * BN, nk = std::min(BN, R - j0);
+    const T* src = x + j0 * n;
+    for (int64_t jj = 0; jj < nk; ++jj)
+      for (int64_t e = 0; e < n; ++e) o[e * BN + jj] = src[jj * n + e];
   }
   // x [rows, n] -> rows of np >= n elements, zero-padded; returns x itself when n == np.
   const T* PadRows(const T* x, int64_t rows, int64_t n, int64_t np, std::vector<T>& out) const {
@@ -153,11 +199,11 @@ struct Ctx {
   }
 
   // Scores of rows [i0, i0 + nq) x keys [j0, j0 + BN) of block bh into s [nq][BN]: scale * q k^T
-  // (+ additive mask), -inf where hidden (including the padding keys past S).
+  // (+ additive mask), -inf where hidden (including the padding keys past S). kt: the packed K^T
+  // blocks [nKB][E][BN] of bh's kv head.
   void Scores(int64_t bh, int64_t i0, int64_t nq, int64_t kb, const T* q, const T* kt, T* s) const {
     const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-    std::fill(s, s + nq * BN, T(0));
-    MM(d, nq, BN, p.E, q + (bh * p.T + i0) * p.E, p.E, 1, kt + ((bh / p.group) * nKB + kb) * p.E * BN, BN, s, BN);
+    MMSet(d, nq, BN, p.E, q + (bh * p.T + i0) * p.E, p.E, 1, kt + kb * p.E * BN, BN, s, BN);
     const auto vs = hn::Set(d, sc);
     for (int64_t x = 0; x < nq * BN; x += L) hn::StoreU(hn::Mul(hn::LoadU(d, s + x), vs), d, s + x);
     // Masks: only where the band cuts the block, an element-wise mask exists, or keys run out.
@@ -167,6 +213,22 @@ struct Ctx {
     const bool inside = lo_last <= j0 && hi_first >= j0 + BN - 1;
     if (inside && !p.has_elementwise_mask()) return;
     const T ninf = -std::numeric_limits<T>::infinity();
+    if (!p.has_elementwise_mask()) {  // band and key lengths only: each row's hidden keys are two ranges
+      for (int64_t r = 0; r < nq; ++r) {
+        T* sr = s + r * BN;
+        int64_t lo, hi;
+        p.band(bh, i0 + r, lo, hi);
+        hi = std::min(hi, j0 + nk - 1);
+        const int64_t a = std::clamp<int64_t>(lo - j0, 0, BN), b = std::clamp<int64_t>(hi + 1 - j0, 0, BN);
+        if (b <= a) {
+          std::fill(sr, sr + BN, ninf);
+        } else {
+          std::fill(sr, sr + a, ninf);
+          std::fill(sr + b, sr + BN, ninf);
+        }
+      }
+      return;
+    }
     const T* am = static_cast<const T*>(p.add_mask);
     for (int64_t r = 0; r < nq; ++r) {
       const int64_t i = i0 + r;
@@ -193,12 +255,18 @@ struct Ctx {
     }
   }
 
-  // s row -> exp(s - c) in place (0 where s = -inf); returns the sum.
+  // s row -> exp(s - c) in place (0 where s = -inf); returns the sum. c >= every s (a max or a
+  // log-sum-exp), so the arguments are <= 0.
   T ExpRow(T* s, T c) const {
     const auto vc = hn::Set(d, c);
     auto acc = hn::Zero(d);
     for (int64_t x = 0; x < BN; x += L) {
-      const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, s + x), vc));
+      const auto arg = hn::Sub(hn::LoadU(d, s + x), vc);
+      hn::Vec<decltype(d)> e;
+      if constexpr (std::is_same_v<T, float>)
+        e = ExpNonPositive(d, arg);
+      else
+        e = hn::Exp(d, arg);
       hn::StoreU(e, d, s + x);
       acc = hn::Add(acc, e);
     }
@@ -247,12 +315,26 @@ struct Ctx {
   }
 };
 
-// Task t of n over `heads` x `nb` blocks, in an order where a contiguous half of the tasks holds
-// about half the causal work: blocks are taken first, last, second, second-to-last, ...
-HWY_INLINE void Interleaved(int64_t t, int64_t nb, int64_t& h, int64_t& b) {
-  h = t / nb;
-  const int64_t x = t % nb;
-  b = (x % 2 == 0) ? x / 2 : nb - 1 - x / 2;
+// Runs worker(next) once on each thread; next() hands out the task numbers 0, 1, 2, ... (then
+// numbers >= the task count) to whichever thread asks first. On a machine shared with other
+// processes a static split waits for its slowest thread; here a slowed thread just takes fewer
+// tasks. Every task writes outputs no other task writes, with the same arithmetic wherever it
+// runs, so results do not depend on the thread count or on which thread ran a task.
+template <class W>
+void Dynamic(int64_t ntasks, const W& worker) {
+  if (ntasks <= 0) return;
+  std::atomic<int64_t> counter{0};
+  const int64_t nt = std::min<int64_t>(ntasks, get_num_threads());
+  parallel_for(0, nt, 1, [&](int64_t, int64_t) {
+    worker([&counter] { return counter.fetch_add(1, std::memory_order_relaxed); });
+  });
+}
+
+// Task t of the forward / dq passes: query block qb of head bh, the last query blocks first (under
+// a causal mask they see the most keys, so the long tasks start first and the short ones fill in).
+HWY_INLINE void QueryTask(int64_t t, int64_t BH, int64_t nQB, int64_t& bh, int64_t& qb) {
+  bh = t % BH;
+  qb = nQB - 1 - t / BH;
 }
 
 template <class T>
@@ -264,12 +346,13 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
   c.PackTransposed(k, c.BHk, p.S, p.E, kt);
   const T* vp = c.PadRows(v, c.BHk * p.S, p.Ev, c.EvP, vpad);
   const int64_t EvP = c.EvP;
-  parallel_for(0, p.BH * c.nQB, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t ntasks = p.BH * c.nQB;
+  Dynamic(ntasks, [&](auto next) {
     std::vector<T> s(size_t(BM * BN)), acc(size_t(BM * EvP)), dm(static_cast<size_t>(BN));
     std::vector<T> m(static_cast<size_t>(BM)), l(static_cast<size_t>(BM));
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t; (t = next()) < ntasks;) {
       int64_t bh, qb;
-      Interleaved(t, c.nQB, bh, qb);
+      QueryTask(t, p.BH, c.nQB, bh, qb);
       const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
       std::fill(acc.begin(), acc.end(), T(0));
       std::fill(m.begin(), m.end(), ninf);
@@ -278,7 +361,7 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
       c.KeyBlocks(bh, i0, nq, kb0, kb1);
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-        c.Scores(bh, i0, nq, kb, q, kt.data(), s.data());
+        c.Scores(bh, i0, nq, kb, q, kt.data() + (bh / p.group) * c.nKB * p.E * BN, s.data());
         for (int64_t r = 0; r < nq; ++r) {
           T* sr = s.data() + r * BN;
           const T mn = std::max(m[size_t(r)], c.MaxRow(sr));
@@ -313,7 +396,7 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
       if (weights) {  // second pass: the dense weights from the final lse
         for (int64_t kb = kb0; kb < kb1; ++kb) {
           const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-          c.Scores(bh, i0, nq, kb, q, kt.data(), s.data());
+          c.Scores(bh, i0, nq, kb, q, kt.data() + (bh / p.group) * c.nKB * p.E * BN, s.data());
           c.Probs(bh, i0, nq, lse, s.data());
           for (int64_t r = 0; r < nq; ++r) {
             T* sr = s.data() + r * BN;
@@ -332,31 +415,30 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   Ctx<T> c(p, scale);
   const auto d = c.d;
   const int64_t EP = c.EP, EvP = c.EvP, rows = p.BH * p.T;
-  std::vector<T> kt, vt, kpad, qpad, dopad, D(static_cast<size_t>(rows));
-  c.PackTransposed(k, c.BHk, p.S, p.E, kt);
-  c.PackTransposed(v, c.BHk, p.S, p.Ev, vt);
+  std::vector<T> kpad, qpad, dopad;
   const T* kp = c.PadRows(k, c.BHk * p.S, p.E, EP, kpad);
   const T* qp = c.PadRows(q, rows, p.E, EP, qpad);
   const T* dop = c.PadRows(dout, rows, p.Ev, EvP, dopad);
-  parallel_for(0, rows, 1024, [&](int64_t r0, int64_t r1) {
+  // D_i = dout_i . out_i of rows [r0, r1) into D[0, r1 - r0).
+  auto dots = [&](int64_t r0, int64_t r1, T* D) {
     for (int64_t r = r0; r < r1; ++r) {
       T acc = 0;
       for (int64_t e = 0; e < p.Ev; ++e) acc += dout[r * p.Ev + e] * out[r * p.Ev + e];
-      D[size_t(r)] = acc;
+      D[r - r0] = acc;
     }
-  });
+  };
   // The tile pair (P m, dS) of rows [i0, i0 + nq) x key block kb: s receives p * m, ds receives dS.
-  auto tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, T* s, T* ds, T* dm) {
+  // kt, vt: the packed K^T, V^T blocks of bh's kv head; Dh: D of bh's rows.
+  auto tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, T* s, T* ds, T* dm, const T* kt, const T* vt,
+                   const T* Dh) {
     const int64_t j0 = kb * BN;
-    c.Scores(bh, i0, nq, kb, q, kt.data(), s);
+    c.Scores(bh, i0, nq, kb, q, kt, s);
     c.Probs(bh, i0, nq, lse, s);
-    std::fill(ds, ds + nq * BN, T(0));
-    MM(d, nq, BN, p.Ev, dout + (bh * p.T + i0) * p.Ev, p.Ev, 1, vt.data() + ((bh / p.group) * c.nKB + kb) * p.Ev * BN,
-       BN, ds, BN);
+    MMSet(d, nq, BN, p.Ev, dout + (bh * p.T + i0) * p.Ev, p.Ev, 1, vt + kb * p.Ev * BN, BN, ds, BN);
     for (int64_t r = 0; r < nq; ++r) {
       T* sr = s + r * BN;
       T* dr = ds + r * BN;
-      const auto vD = hn::Set(d, D[size_t(bh * p.T + i0 + r)]);
+      const auto vD = hn::Set(d, Dh[i0 + r]);
       if (p.has_dropout()) {
         c.ApplyDrop(bh, i0 + r, j0, dr, dm);  // dP m
         // dS = p (dP m - D); then s = p m
@@ -370,19 +452,102 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       }
     }
   };
+  // Which (key block kb, query head bh, query block qb) tiles take part: the rows of qb may see
+  // keys of kb (a tile outside this set has P = dS = 0 and would add only zeros).
+  auto visits = [&](int64_t bh, int64_t qb, int64_t kb) {
+    int64_t kb0, kb1;  // the band of these rows may still miss this block (key lengths)
+    c.KeyBlocks(bh, qb * BM, std::min(BM, p.T - qb * BM), kb0, kb1);
+    return kb >= kb0 && kb < kb1;
+  };
+  auto write_dkdv = [&](int64_t kvh, int64_t j0, int64_t nk, const T* ak, const T* av) {
+    for (int64_t jj = 0; jj < nk; ++jj) {
+      const int64_t row = kvh * p.S + j0 + jj;
+      for (int64_t e = 0; e < p.E; ++e) dk[row * p.E + e] = c.sc * ak[size_t(jj * EP + e)];
+      for (int64_t e = 0; e < p.Ev; ++e) dv[row * p.Ev + e] = av[size_t(jj * EvP + e)];
+    }
+  };
+  // Two schedules with the same arithmetic: every dq, dk and dv element receives the same tile
+  // products in the same order (dq over key blocks ascending, dk and dv over the group's query
+  // heads, then query blocks, ascending), so they give bitwise identical results.
+  //  - one pass per kv head (FlashAttention-2): key blocks outer, the query blocks of every head
+  //    of the group inner; each tile's P and dS are computed once and feed dv, dk and dq.
+  //  - two passes: dq per (head, query block), then dk and dv per (kv head, key block); each tile
+  //    is computed twice, but there are many more tasks than kv heads.
+  // The first does 5 tile products per tile, the second 7; it is chosen unless it would leave
+  // threads idle for longer than the second pass's extra work.
+  const int64_t nt = std::max<int64_t>(get_num_threads(), 1);
+  const bool per_head = double((c.BHk + nt - 1) / nt) <= 1.4 * double(c.BHk) / double(nt);
+  if (per_head) {
+    // dq is accumulated over key blocks in dq itself when its rows are whole vectors (then scaled
+    // in place), else in a padded scratch copy.
+    const bool in_place = EP == p.E;
+    Dynamic(c.BHk, [&](auto next) {
+      std::vector<T> s(size_t(BM * BN)), ds(size_t(BM * BN)), dm(static_cast<size_t>(BN));
+      std::vector<T> ak(size_t(BN * EP)), av(size_t(BN * EvP)), scratch(in_place ? 0 : size_t(p.group * p.T * EP));
+      // This head's K^T, V^T blocks (zero past S) and the D of its group's rows.
+      std::vector<T> kt(size_t(c.nKB * p.E * BN), T(0)), vt(size_t(c.nKB * p.Ev * BN), T(0));
+      std::vector<T> D(static_cast<size_t>(p.group * p.T));
+      for (int64_t kvh; (kvh = next()) < c.BHk;) {
+        const int64_t bh0 = kvh * p.group;
+        for (int64_t kb = 0; kb < c.nKB; ++kb) {
+          c.PackBlock(k + kvh * p.S * p.E, p.S, p.E, kb, kt.data() + kb * p.E * BN);
+          c.PackBlock(v + kvh * p.S * p.Ev, p.S, p.Ev, kb, vt.data() + kb * p.Ev * BN);
+        }
+        dots(bh0 * p.T, (bh0 + p.group) * p.T, D.data());
+        T* acc = in_place ? dq + bh0 * p.T * p.E : scratch.data();  // [group * T][EP]
+        std::fill(acc, acc + p.group * p.T * EP, T(0));
+        for (int64_t kb = 0; kb < c.nKB; ++kb) {
+          const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
+          std::fill(ak.begin(), ak.end(), T(0));
+          std::fill(av.begin(), av.end(), T(0));
+          int64_t qb0, qb1;
+          c.QueryBlocks(j0, nk, qb0, qb1);
+          for (int64_t bh = bh0; bh < bh0 + p.group; ++bh)
+            for (int64_t qb = qb0; qb < qb1; ++qb) {
+              if (!visits(bh, qb, kb)) continue;
+              const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0), row0 = bh * p.T + i0;
+              tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data(), kt.data(), vt.data(), D.data() + (bh - bh0) * p.T);
+              MM(d, nk, EvP, nq, s.data(), 1, BN, dop + row0 * EvP, EvP, av.data(), EvP);
+              MM(d, nk, EP, nq, ds.data(), 1, BN, qp + row0 * EP, EP, ak.data(), EP);
+              MM(d, nq, EP, nk, ds.data(), BN, 1, kp + (kvh * p.S + j0) * EP, EP, acc + (row0 - bh0 * p.T) * EP, EP);
+            }
+          write_dkdv(kvh, j0, nk, ak.data(), av.data());
+        }
+        for (int64_t r = 0; r < p.group * p.T; ++r) {
+          T* o = dq + (bh0 * p.T + r) * p.E;
+          const T* a = acc + r * EP;
+          for (int64_t e = 0; e < p.E; ++e) o[e] = c.sc * a[e];
+        }
+      }
+    });
+    return;
+  }
+  std::vector<T> kt, vt, D(static_cast<size_t>(rows));
+  c.PackTransposed(k, c.BHk, p.S, p.E, kt);
+  c.PackTransposed(v, c.BHk, p.S, p.Ev, vt);
+  parallel_for(0, rows, 1024, [&](int64_t r0, int64_t r1) { dots(r0, r1, D.data() + r0); });
+  auto head_tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, T* s, T* ds, T* dm) {
+    const int64_t kvh = bh / p.group;
+    tiles(bh, i0, nq, kb, s, ds, dm, kt.data() + kvh * c.nKB * p.E * BN, vt.data() + kvh * c.nKB * p.Ev * BN,
+          D.data() + bh * p.T);
+  };
   // dq per (head, query block).
-  parallel_for(0, p.BH * c.nQB, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t nq_tasks = p.BH * c.nQB;
+  Dynamic(nq_tasks, [&](auto next) {
     std::vector<T> s(size_t(BM * BN)), ds(size_t(BM * BN)), dm(static_cast<size_t>(BN)), acc(size_t(BM * EP));
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t; (t = next()) < nq_tasks;) {
       int64_t bh, qb;
-      Interleaved(t, c.nQB, bh, qb);
+      QueryTask(t, p.BH, c.nQB, bh, qb);
       const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
       std::fill(acc.begin(), acc.end(), T(0));
       int64_t kb0, kb1;
       c.KeyBlocks(bh, i0, nq, kb0, kb1);
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-        tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data());
+        int64_t qb0, qb1;  // the same tiles as the per-head schedule
+        c.QueryBlocks(j0, nk, qb0, qb1);
+        if (qb < qb0 || qb >= qb1) continue;
+        head_tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data());
         MM(d, nq, EP, nk, ds.data(), BN, 1, kp + ((bh / p.group) * p.S + j0) * EP, EP, acc.data(), EP);
       }
       for (int64_t r = 0; r < nq; ++r) {
@@ -391,12 +556,13 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       }
     }
   });
-  // dk, dv per (kv head, key block), over every query head of the group.
-  parallel_for(0, c.BHk * c.nKB, 1, [&](int64_t t0, int64_t t1) {
+  // dk, dv per (kv head, key block), over every query head of the group; the first key blocks
+  // first (under a causal mask they are seen by the most query blocks).
+  const int64_t nk_tasks = c.BHk * c.nKB;
+  Dynamic(nk_tasks, [&](auto next) {
     std::vector<T> s(size_t(BM * BN)), ds(size_t(BM * BN)), dm(static_cast<size_t>(BN)), ak(size_t(BN * EP)), av(size_t(BN * EvP));
-    for (int64_t t = t0; t < t1; ++t) {
-      int64_t kvh, kb;
-      Interleaved(t, c.nKB, kvh, kb);
+    for (int64_t t; (t = next()) < nk_tasks;) {
+      const int64_t kvh = t % c.BHk, kb = t / c.BHk;
       const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
       std::fill(ak.begin(), ak.end(), T(0));
       std::fill(av.begin(), av.end(), T(0));
@@ -404,20 +570,14 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       c.QueryBlocks(j0, nk, qb0, qb1);
       for (int64_t bh = kvh * p.group; bh < (kvh + 1) * p.group; ++bh)
         for (int64_t qb = qb0; qb < qb1; ++qb) {
+          if (!visits(bh, qb, kb)) continue;
           const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
-          int64_t kb0, kb1;  // the band of these rows may still miss this block (key lengths)
-          c.KeyBlocks(bh, i0, nq, kb0, kb1);
-          if (kb < kb0 || kb >= kb1) continue;
-          tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data());
+          head_tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data());
           const int64_t row0 = bh * p.T + i0;
           MM(d, nk, EvP, nq, s.data(), 1, BN, dop + row0 * EvP, EvP, av.data(), EvP);
           MM(d, nk, EP, nq, ds.data(), 1, BN, qp + row0 * EP, EP, ak.data(), EP);
         }
-      for (int64_t jj = 0; jj < nk; ++jj) {
-        const int64_t row = kvh * p.S + j0 + jj;
-        for (int64_t e = 0; e < p.E; ++e) dk[row * p.E + e] = c.sc * ak[size_t(jj * EP + e)];
-        for (int64_t e = 0; e < p.Ev; ++e) dv[row * p.Ev + e] = av[size_t(jj * EvP + e)];
-      }
+      write_dkdv(kvh, j0, nk, ak.data(), av.data());
     }
   });
 }

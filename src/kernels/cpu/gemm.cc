@@ -97,8 +97,21 @@ void one_gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t
     return;
   }
   if (k == 1 && a_rs >= 1 && b_cs >= 1) {
-    if (beta == T(0))
-      for (int64_t i = 0; i < m; ++i) std::memset(c + i * lc.ld, 0, size_t(n) * sizeof(T));
+    if (beta == T(0)) {
+      // C = a b^T written in one pass (a zero fill and then GER pass over C twice). 0 + a_i b_j
+      // is what GER adds to the zeros, so the bits are the same (a -0 product included).
+      for (int64_t i = 0; i < m; ++i) {
+        const T ai = a[i * a_rs];
+        T* __restrict ci = c + i * lc.ld;
+        if (b_cs == 1) {
+#pragma omp simd
+          for (int64_t j = 0; j < n; ++j) ci[j] = T(0) + ai * b[j];
+        } else {
+          for (int64_t j = 0; j < n; ++j) ci[j] = T(0) + ai * b[j * b_cs];
+        }
+      }
+      return;
+    }
     blas_ger(m, n, a, a_rs, b, b_cs, c, lc.ld);
     return;
   }

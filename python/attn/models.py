@@ -1,0 +1,15 @@
+"""attn.models: translation models with their searches.
+
+    import attn, attn.models
+    m = attn.models.TransformerModel(src_vocab=100, tgt_vocab=100, d_model=64, nhead=4)
+    logits = m(src, src_lens, tgt_in)                     # [B, T, tgt_vocab]
+    m.eval()
+    hyps = m.decode(src, src_lens, method="beam", beam_size=4)          # per row, best first
+    samples = m.decode(src, src_lens, method="sample", top_p=0.9, generator=attn.Generator(1))
+
+TransformerModel takes TransformerConfig's fields as keyword arguments (see
+docs/models/transformer.md); it is an attn.nn.Module (parameters(), state_dict(), train()/eval()).
+"""
+from ._attn.models import TransformerModel  # noqa: F401
+
+__all__ = ["TransformerModel"]
