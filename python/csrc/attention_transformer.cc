@@ -51,13 +51,16 @@ struct DecoderCache {
   std::vector<TransformerDecoderLayerCache> layers;
 };
 
-// Copies `layer`'s parameters into every layer of `layers` and `norm`'s into `final_norm`: PyTorch's
-// TransformerEncoder(encoder_layer, num_layers, norm) deep-copies the layer it is given.
-template <class Layer>
-void clone_from(const std::vector<std::shared_ptr<Layer>>& layers, const Layer& layer,
-                const std::shared_ptr<nn::LayerNorm>& final_norm, py::object norm) {
-  for (const auto& l : layers) l->load_state_dict(layer.state_dict());
-  if (!norm.is_none()) final_norm->load_state_dict(norm.cast<std::shared_ptr<nn::LayerNorm>>()->state_dict());
+// Stack(encoder_layer / decoder_layer, num_layers, norm) as PyTorch builds it: every layer a copy
+// of `layer` (PyTorch deep-copies the layer it is given), the final LayerNorm a copy of `norm`,
+// in `layer`'s training mode.
+template <class Stack, class Layer>
+std::shared_ptr<Stack> make_stack(const Layer& layer, int64_t num_layers, py::object norm) {
+  auto s = std::make_shared<Stack>(layer.config, num_layers, !norm.is_none());
+  for (int64_t i = 0; i < num_layers; ++i) s->layer(i)->load_state_dict(layer.state_dict());
+  if (!norm.is_none()) s->norm->load_state_dict(norm.cast<std::shared_ptr<nn::LayerNorm>>()->state_dict());
+  s->train(layer.is_training());
+  return s;
 }
 
 }  // namespace
@@ -193,12 +196,7 @@ void bind_attention_transformer(py::module_& m) {
       nnm, "TransformerEncoder", py::dynamic_attr(),
       "torch.nn.TransformerEncoder: num_layers copies of encoder_layer, then norm (if given)")
       .def(py::init([](const TransformerEncoderLayer& layer, int64_t num_layers, py::object norm) {
-             auto e = std::make_shared<TransformerEncoder>(layer.config, num_layers, !norm.is_none());
-             std::vector<std::shared_ptr<TransformerEncoderLayer>> ls;
-             for (int64_t i = 0; i < num_layers; ++i) ls.push_back(e->layer(i));
-             clone_from(ls, layer, e->norm, norm);
-             e->train(layer.is_training());
-             return e;
+             return make_stack<TransformerEncoder>(layer, num_layers, norm);
            }),
            py::arg("encoder_layer"), py::arg("num_layers"), py::arg("norm") = py::none())
       .def("forward", [](TransformerEncoder& self, const Tensor& src, py::object mask, py::object kpm,
@@ -240,12 +238,7 @@ void bind_attention_transformer(py::module_& m) {
       nnm, "TransformerDecoder", py::dynamic_attr(),
       "torch.nn.TransformerDecoder: num_layers copies of decoder_layer, then norm (if given)")
       .def(py::init([](const TransformerDecoderLayer& layer, int64_t num_layers, py::object norm) {
-             auto d = std::make_shared<TransformerDecoder>(layer.config, num_layers, !norm.is_none());
-             std::vector<std::shared_ptr<TransformerDecoderLayer>> ls;
-             for (int64_t i = 0; i < num_layers; ++i) ls.push_back(d->layer(i));
-             clone_from(ls, layer, d->norm, norm);
-             d->train(layer.is_training());
-             return d;
+             return make_stack<TransformerDecoder>(layer, num_layers, norm);
            }),
            py::arg("decoder_layer"), py::arg("num_layers"), py::arg("norm") = py::none())
       .def("forward", [](TransformerDecoder& self, const Tensor& tgt, const Tensor& memory, py::object tgt_mask,

@@ -127,6 +127,17 @@ std::array<Tensor, 3> MultiheadAttention::project(const Tensor& q_in, const Tens
           split_heads(linear(v_in, wv, bv), num_kv_heads, head_dim)};
 }
 
+std::array<Tensor, 3> MultiheadAttention::project_packed(const Tensor& x) const {
+  // One GEMM with the packed [3E, E] weight instead of three [E, E] ones: the input is read (and,
+  // when not row-contiguous, copied) once, the backward runs one dx GEMM and writes dW straight
+  // into in_proj_weight.grad. Rows of y are [q | k | v], each split into H heads of D. (The
+  // views' backward assembles the [B, L, 3E] gradient from three zero-filled parts, which costs
+  // about what the single GEMM saves at one thread; at two threads the packed GEMM is ahead.)
+  const int64_t B = x.size(0), L = x.size(1);
+  const Tensor y = linear(x, in_proj_weight, in_proj_bias).view({B, L, 3, num_heads, head_dim});
+  return {y.select(2, 0).transpose(1, 2), y.select(2, 1).transpose(1, 2), y.select(2, 2).transpose(1, 2)};
+}
+
 AttentionResult MultiheadAttention::attend(const Tensor& q, Tensor k, Tensor v, Tensor mask, bool need_weights,
                                            bool average) {
   const int64_t B = q.size(0), T = q.size(2);
@@ -215,7 +226,10 @@ AttentionResult MultiheadAttention::forward(const Tensor& query, const Tensor& k
     mask = logical_not(am.defined() && kpm.defined() ? logical_or(am, kpm) : am.defined() ? am : kpm);
   }
 
-  auto [q, k, v] = project(q_in, k_in, v_in);
+  // Self-attention in the strict sense (one tensor, so one autograd history) takes the packed
+  // projection; equal values in different tensors take the separate one (same result up to rounding).
+  const bool self_attention = qkv_same_embed_dim && query.is_same(key) && key.is_same(value);
+  auto [q, k, v] = self_attention ? project_packed(q_in) : project(q_in, k_in, v_in);
   if (rotary) {  // positions 0..T-1 for the queries, 0..S-1 for the keys
     check_rotary();
     q = apply_rotary(q, 0, rotary_base);
@@ -242,7 +256,7 @@ AttentionResult MultiheadAttention::forward_incremental(const Tensor& x, KVCache
              embed_dim, "] of dtype ", out_proj->weight.dtype(), ", got ", x.describe());
   const Tensor xb = batch_first ? x : x.transpose(0, 1);
   const int64_t B = xb.size(0), Tn = xb.size(1);
-  auto [q, k, v] = project(xb, xb, xb);
+  auto [q, k, v] = qkv_same_embed_dim ? project_packed(xb) : project(xb, xb, xb);
   if (rotary) {  // the new steps sit at positions cache.length() .. cache.length() + Tn - 1
     check_rotary();
     const int64_t offset = cache.length();

@@ -232,9 +232,12 @@ std::vector<std::vector<Hypothesis>> beam_impl(IncrementalDecoder& decoder, cons
   return results;
 }
 
-std::vector<std::vector<Hypothesis>> greedy_impl(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
-                                                 const SearchOptions& o) {
-  check_options(o, max_lengths, /*beam=*/false);
+// Decodes one hypothesis per batch row: at every step `choose(t, lp, V, n)` picks the next token of
+// each of the n live decoder rows from its log-probabilities lp[r * V, (r + 1) * V), or -1 where every
+// continuation is forbidden (no hypothesis for that row). A row ends at <eos> or its max length.
+template <class Choose>
+std::vector<std::vector<Hypothesis>> one_per_row(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
+                                                 const SearchOptions& o, Choose&& choose) {
   NoGradGuard no_grad;
   const int64_t B = int64_t(max_lengths.size());
   std::vector<std::vector<Hypothesis>> results(static_cast<size_t>(B));
@@ -253,20 +256,15 @@ std::vector<std::vector<Hypothesis>> greedy_impl(IncrementalDecoder& decoder, co
     for (const Beam& s : state) tokens.push_back(s.token);
     int64_t V = 0;
     const std::vector<double> lp = hist.step(decoder, tokens, o.eos, V);
+    const std::vector<int64_t> picks = choose(t, lp, V, int64_t(rows.size()));
     std::vector<int64_t> keep, next_rows;
     std::vector<Beam> next_state;
     for (int64_t r = 0; r < int64_t(rows.size()); ++r) {
-      const double* l = lp.data() + r * V;
-      int64_t best = -1;  // argmax; the first index wins ties
-      for (int64_t v = 0; v < V; ++v) {
-        if (v == o.eos && t < o.min_length) continue;
-        if (!(l[v] > kNegInf)) continue;
-        if (best < 0 || l[v] > l[best]) best = v;
-      }
+      const int64_t pick = picks[size_t(r)];
       const int64_t b = rows[size_t(r)];
-      if (best < 0) continue;  // every continuation forbidden: no hypothesis for this row
-      Beam s{state[size_t(r)].log_prob + l[best], hist.add(best, state[size_t(r)].entry, t, r), best};
-      if (best == o.eos || t + 1 >= max_lengths[size_t(b)]) {
+      if (pick < 0) continue;  // every continuation forbidden: no hypothesis for this row
+      Beam s{state[size_t(r)].log_prob + lp[size_t(r * V + pick)], hist.add(pick, state[size_t(r)].entry, t, r), pick};
+      if (pick == o.eos || t + 1 >= max_lengths[size_t(b)]) {
         results[size_t(b)].push_back(hist.build(s.entry, s.log_prob, o.length_penalty));
         continue;
       }
@@ -279,6 +277,25 @@ std::vector<std::vector<Hypothesis>> greedy_impl(IncrementalDecoder& decoder, co
     state = std::move(next_state);
   }
   return results;
+}
+
+std::vector<std::vector<Hypothesis>> greedy_impl(IncrementalDecoder& decoder, const std::vector<int64_t>& max_lengths,
+                                                 const SearchOptions& o) {
+  check_options(o, max_lengths, /*beam=*/false);
+  return one_per_row(decoder, max_lengths, o, [&](int64_t t, const std::vector<double>& lp, int64_t V, int64_t n) {
+    std::vector<int64_t> picks;
+    for (int64_t r = 0; r < n; ++r) {
+      const double* l = lp.data() + r * V;
+      int64_t best = -1;  // argmax; the first index wins ties
+      for (int64_t v = 0; v < V; ++v) {
+        if (v == o.eos && t < o.min_length) continue;
+        if (!(l[v] > kNegInf)) continue;
+        if (best < 0 || l[v] > l[best]) best = v;
+      }
+      picks.push_back(best);
+    }
+    return picks;
+  });
 }
 
 void check_sampling(const SamplingOptions& s) {
@@ -319,61 +336,33 @@ std::vector<std::vector<Hypothesis>> sample_impl(IncrementalDecoder& decoder, co
                                                  const SearchOptions& o, const SamplingOptions& so, Generator* gen) {
   check_options(o, max_lengths, /*beam=*/false);
   check_sampling(so);
-  NoGradGuard no_grad;
-  const int64_t B = int64_t(max_lengths.size());
-  std::vector<std::vector<Hypothesis>> results(static_cast<size_t>(B));
-  std::vector<int64_t> rows;  // batch row of every decoder row
-  for (int64_t b = 0; b < B; ++b) {
-    if (max_lengths[size_t(b)] == 0) results[size_t(b)].push_back(Hypothesis{});
-    else rows.push_back(b);
-  }
-  if (rows.empty()) return results;
-  if (int64_t(rows.size()) != B) decoder.reorder(index_tensor(rows));
-
-  History hist;
-  std::vector<Beam> state(rows.size(), Beam{0.0, -1, o.bos});
   std::vector<double> masked, probs;
   std::vector<int64_t> order;
-  for (int64_t t = 0; !rows.empty(); ++t) {
-    std::vector<int64_t> tokens;
-    for (const Beam& s : state) tokens.push_back(s.token);
-    int64_t V = 0;
-    const std::vector<double> lp = hist.step(decoder, tokens, o.eos, V);
+  return one_per_row(decoder, max_lengths, o, [&](int64_t t, const std::vector<double>& lp, int64_t V, int64_t n) {
     // One uniform draw per live row and step, in row order.
-    const std::vector<double> u = to_double_vector(rand({int64_t(rows.size())}, kFloat64, gen));
-    std::vector<int64_t> keep, next_rows;
-    std::vector<Beam> next_state;
-    for (int64_t r = 0; r < int64_t(rows.size()); ++r) {
+    const std::vector<double> u = to_double_vector(rand({n}, kFloat64, gen));
+    std::vector<int64_t> picks;
+    for (int64_t r = 0; r < n; ++r) {
       const double* l = lp.data() + r * V;
       masked.assign(l, l + V);
       if (t < o.min_length) masked[size_t(o.eos)] = kNegInf;
       filtered_distribution(masked.data(), V, so, order, probs);
-      const int64_t b = rows[size_t(r)];
-      if (order.empty()) continue;  // every continuation forbidden: no hypothesis for this row
       // Inverse CDF in token-id order; rounding that leaves the target unreached takes the last
-      // token with probability > 0.
+      // token with probability > 0. Nothing to draw from: -1.
       int64_t pick = -1;
       double cum = 0;
-      for (int64_t v = 0; v < V; ++v) {
-        if (probs[size_t(v)] <= 0) continue;
-        pick = v;
-        cum += probs[size_t(v)];
-        if (u[size_t(r)] < cum) break;
+      if (!order.empty()) {
+        for (int64_t v = 0; v < V; ++v) {
+          if (probs[size_t(v)] <= 0) continue;
+          pick = v;
+          cum += probs[size_t(v)];
+          if (u[size_t(r)] < cum) break;
+        }
       }
-      Beam s{state[size_t(r)].log_prob + l[pick], hist.add(pick, state[size_t(r)].entry, t, r), pick};
-      if (pick == o.eos || t + 1 >= max_lengths[size_t(b)]) {
-        results[size_t(b)].push_back(hist.build(s.entry, s.log_prob, o.length_penalty));
-        continue;
-      }
-      keep.push_back(r);
-      next_rows.push_back(b);
-      next_state.push_back(s);
+      picks.push_back(pick);
     }
-    if (!next_rows.empty() && next_rows.size() != rows.size()) decoder.reorder(index_tensor(keep));
-    rows = std::move(next_rows);
-    state = std::move(next_state);
-  }
-  return results;
+    return picks;
+  });
 }
 
 std::vector<int64_t> uniform_lengths(int64_t batch, const SearchOptions& o) {

@@ -321,7 +321,8 @@ std::unique_ptr<IncrementalDecoder> TransformerModel::start_decoding(const Tenso
   return std::make_unique<TransformerIncrementalDecoder>(weak_from_this().lock(), this, std::move(memory), mask);
 }
 
-Tensor TransformerModel::cross_attention_weights(const Tensor& src, const Tensor& src_lens, const Tensor& tgt_in) {
+Tensor TransformerModel::teacher_forced_weights(const Tensor& src, const Tensor& src_lens, const Tensor& tgt_in,
+                                                bool cross) {
   NoGradGuard no_grad;
   ATTN_CHECK(tgt_in.defined() && tgt_in.dtype() == kInt64 && tgt_in.dim() == 2 && src.defined() && src.dim() == 2 &&
                  tgt_in.size(0) == src.size(0),
@@ -334,26 +335,18 @@ Tensor TransformerModel::cross_attention_weights(const Tensor& src, const Tensor
   decoder->forward(embed(tgt_in, true), memory, nn::generate_square_subsequent_mask(T, memory.dtype()), Tensor(),
                    Tensor(), mask);
   std::vector<Tensor> w;
-  for (int64_t i = 0; i < decoder->num_layers; ++i) w.push_back(decoder->layer(i)->last_cross_attention());
-  return stack(w, 0).detach();  // [L, B, H, T, S]
+  for (int64_t i = 0; i < decoder->num_layers; ++i)
+    w.push_back(cross ? decoder->layer(i)->last_cross_attention() : decoder->layer(i)->last_self_attention());
+  return stack(w, 0).detach();
+}
+
+Tensor TransformerModel::cross_attention_weights(const Tensor& src, const Tensor& src_lens, const Tensor& tgt_in) {
+  return teacher_forced_weights(src, src_lens, tgt_in, /*cross=*/true);  // [L, B, H, T, S]
 }
 
 Tensor TransformerModel::decoder_self_attention_weights(const Tensor& src, const Tensor& src_lens,
                                                         const Tensor& tgt_in) {
-  NoGradGuard no_grad;
-  ATTN_CHECK(tgt_in.defined() && tgt_in.dtype() == kInt64 && tgt_in.dim() == 2 && src.defined() && src.dim() == 2 &&
-                 tgt_in.size(0) == src.size(0),
-             "TransformerModel: expected src [B, S] and tgt_in [B, T] int64, got ", describe(src), " and ",
-             describe(tgt_in));
-  const Tensor mask = source_padding_mask(src, src_lens);
-  Tensor memory = encode_masked(src, mask);
-  const int64_t T = tgt_in.size(1);
-  KeepAttention keep(*decoder, -1);
-  decoder->forward(embed(tgt_in, true), memory, nn::generate_square_subsequent_mask(T, memory.dtype()), Tensor(),
-                   Tensor(), mask);
-  std::vector<Tensor> w;
-  for (int64_t i = 0; i < decoder->num_layers; ++i) w.push_back(decoder->layer(i)->last_self_attention());
-  return stack(w, 0).detach();  // [L, B, H, T, T]
+  return teacher_forced_weights(src, src_lens, tgt_in, /*cross=*/false);  // [L, B, H, T, T]
 }
 
 Tensor TransformerModel::encoder_self_attention_weights(const Tensor& src, const Tensor& src_lens) {

@@ -26,6 +26,8 @@
 #include "attn/ops/softmax.h"
 #include "attn/optim/adam.h"
 #include "attn/optim/clip_grad.h"
+#include "json_fields.h"
+#include "thread_scope.h"
 
 namespace attn::train {
 
@@ -243,19 +245,7 @@ BertBatch collate_bert(const std::vector<BertExample>& examples, int64_t max_len
 
 namespace {
 
-// Restores the kernel thread count on scope exit.
-struct ThreadScope {
-  int prev = 0;
-  explicit ThreadScope(int n) {
-    if (n > 0) {
-      prev = get_num_threads();
-      set_num_threads(n);
-    }
-  }
-  ~ThreadScope() {
-    if (prev > 0) set_num_threads(prev);
-  }
-};
+using internal::ThreadScope;
 
 // Restores a module's training mode on scope exit.
 struct ModeScope {
@@ -596,40 +586,7 @@ void visit_pretrain(PretrainOptions& o, V&& v) {
   v("threads", o.threads);
 }
 
-struct Writer {
-  json& j;
-  template <class T>
-  void operator()(const char* name, const T& value) const {
-    j[name] = value;
-  }
-};
-
-// Reads the fields the visitor names; a missing field keeps its default, a mistyped or unknown
-// one throws naming the file and the field.
-struct Reader {
-  const json& j;
-  std::string where;
-  void operator()(const char* name, std::string& v) const { get(name, v, json::value_t::string); }
-  void operator()(const char* name, bool& v) const { get(name, v, json::value_t::boolean); }
-  void operator()(const char* name, int64_t& v) const {
-    if (!j.contains(name)) return;
-    ATTN_CHECK(j[name].is_number_integer(), "checkpoint: ", where, ": \"", name, "\" must be an integer, got ",
-               j[name].dump());
-    v = j[name].get<int64_t>();
-  }
-  void operator()(const char* name, double& v) const {
-    if (!j.contains(name)) return;
-    ATTN_CHECK(j[name].is_number(), "checkpoint: ", where, ": \"", name, "\" must be a number, got ", j[name].dump());
-    v = j[name].get<double>();
-  }
-  template <class T>
-  void get(const char* name, T& v, json::value_t type) const {
-    if (!j.contains(name)) return;
-    ATTN_CHECK(j[name].type() == type, "checkpoint: ", where, ": \"", name, "\" has the wrong type (",
-               j[name].type_name(), ")");
-    v = j[name].get<T>();
-  }
-};
+using Writer = internal::JsonFieldWriter;
 
 template <class S, class Visit>
 void read_object(const json& j, const std::string& where, S& s, Visit visit) {
@@ -639,7 +596,7 @@ void read_object(const json& j, const std::string& where, S& s, Visit visit) {
   for (const auto& [key, value] : j.items())
     ATTN_CHECK(std::find(known.begin(), known.end(), key) != known.end(), "checkpoint: ", where, ": unknown field \"",
                key, "\"");
-  visit(s, Reader{j, where});
+  visit(s, internal::JsonFieldReader{j, "checkpoint: " + where, {}});
 }
 
 }  // namespace

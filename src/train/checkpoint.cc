@@ -5,13 +5,13 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "attn/core/error.h"
 #include "attn/core/file.h"
 #include "attn/core/random.h"
 #include "attn/models/seq2seq.h"
 #include "attn/models/transformer.h"
+#include "json_fields.h"
 
 namespace attn::train {
 namespace {
@@ -156,64 +156,8 @@ void visit_trainer(TrainerState& t, V&& v) {
   v("n_train", t.n_train);
 }
 
-DType parse_dtype(const std::string& s, const std::string& where) {
-  for (DType d : {kFloat32, kFloat64})
-    if (s == dtype_name(d)) return d;
-  ATTN_FAIL(where, ": unknown model dtype '", s, "' (expected ", dtype_name(kFloat32), " or ", dtype_name(kFloat64), ")");
-}
-
-struct Writer {
-  json& j;
-  template <class T>
-  void operator()(const char* name, const T& value) {
-    if constexpr (std::is_same_v<T, DType>)
-      j[name] = dtype_name(value);
-    else
-      j[name] = value;
-  }
-};
-
-// Reads the fields of `obj` into a struct; every key must be known and well typed.
-struct Reader {
-  const json& obj;
-  std::string where;  // "<file>: <path in the document>"
-  std::set<std::string> seen;
-
-  template <class T>
-  void operator()(const char* name, T& value) {
-    seen.insert(name);
-    auto it = obj.find(name);
-    if (it == obj.end()) return;
-    const json& x = *it;
-    const std::string field = where + "." + name;
-    if constexpr (std::is_same_v<T, std::string>) {
-      ATTN_CHECK(x.is_string(), field, ": expected a string, got ", x.dump());
-      value = x.get<std::string>();
-    } else if constexpr (std::is_same_v<T, bool>) {
-      ATTN_CHECK(x.is_boolean(), field, ": expected true or false, got ", x.dump());
-      value = x.get<bool>();
-    } else if constexpr (std::is_same_v<T, double>) {
-      ATTN_CHECK(x.is_number(), field, ": expected a number, got ", x.dump());
-      value = x.get<double>();
-    } else if constexpr (std::is_same_v<T, uint64_t>) {
-      ATTN_CHECK(x.is_number_unsigned(), field, ": expected a non-negative integer, got ", x.dump());
-      value = x.get<uint64_t>();
-    } else if constexpr (std::is_same_v<T, int64_t>) {
-      ATTN_CHECK(x.is_number_integer(), field, ": expected an integer, got ", x.dump());
-      value = x.get<int64_t>();
-    } else if constexpr (std::is_same_v<T, DType>) {
-      ATTN_CHECK(x.is_string(), field, ": expected a dtype name, got ", x.dump());
-      value = parse_dtype(x.get<std::string>(), field);
-    } else {
-      static_assert(sizeof(T) == 0, "unsupported field type");
-    }
-  }
-  // Unknown keys are refused (a typo would otherwise silently fall back to a default).
-  void check_unknown(const std::set<std::string>& extra_allowed = {}) const {
-    for (auto it = obj.begin(); it != obj.end(); ++it)
-      ATTN_CHECK(seen.count(it.key()) || extra_allowed.count(it.key()), where, ": unknown field '", it.key(), "'");
-  }
-};
+using Writer = internal::JsonFieldWriter;
+using Reader = internal::JsonFieldReader;
 
 json model_to_json(const models::Seq2SeqConfig& m) {
   json j = json::object();

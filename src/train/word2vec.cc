@@ -15,6 +15,7 @@
 #include "attn/core/error.h"
 #include "attn/kernels/config.h"
 #include "attn/models/word2vec.h"
+#include "thread_scope.h"
 
 namespace attn::train {
 
@@ -98,19 +99,7 @@ int64_t AliasTable::sample(double u_column, double u_coin) const {
 
 namespace {
 
-// Restores the kernel thread count on scope exit.
-struct ThreadScope {
-  int prev = 0;
-  explicit ThreadScope(int n) {
-    if (n > 0) {
-      prev = get_num_threads();
-      set_num_threads(n);
-    }
-  }
-  ~ThreadScope() {
-    if (prev > 0) set_num_threads(prev);
-  }
-};
+using internal::ThreadScope;
 
 // One mini-batch being filled: skip-gram pairs (center, positive) or CBOW windows (window, mask,
 // center = positive).

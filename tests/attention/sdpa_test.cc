@@ -55,11 +55,11 @@ void check_fixture(const std::string& name, Args a) {
 
 TEST(Sdpa, PlainMatchesPyTorch) { check_fixture("plain", {}); }
 TEST(Sdpa, CausalMatchesPyTorch) {
-  check_fixture("causal_4x6", {true});
-  check_fixture("causal_5x3", {true});
+  check_fixture("causal_4x6", {true, std::nullopt, false});
+  check_fixture("causal_5x3", {true, std::nullopt, false});
 }
 TEST(Sdpa, BoolMaskWithFullyMaskedRowMatchesPyTorch) { check_fixture("bool_mask", {}); }
-TEST(Sdpa, FloatMaskAndScaleMatchPyTorch) { check_fixture("float_mask_scale", {false, 0.3}); }
+TEST(Sdpa, FloatMaskAndScaleMatchPyTorch) { check_fixture("float_mask_scale", {false, 0.3, false}); }
 TEST(Sdpa, GqaMatchesPyTorch) { check_fixture("gqa_causal", {true, std::nullopt, true}); }
 TEST(Sdpa, BatchOneOddSizesMatchPyTorch) { check_fixture("batch1_odd", {}); }
 

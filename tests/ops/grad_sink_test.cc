@@ -113,7 +113,9 @@ TEST(GradSink, EmbeddingRowsAddIntoGrad) {
     EXPECT_TRUE(all_close(autograd::grad({loss()}, {w})[0], expected, 1e-12, 1e-12));
     loss().backward();
     EXPECT_TRUE(all_close(w.grad(), expected, 1e-12, 1e-12));
-    if (padding >= 0) EXPECT_TRUE(all_equal(w.grad().select(0, padding), zeros({5}, kFloat64)));
+    if (padding >= 0) {
+      EXPECT_TRUE(all_equal(w.grad().select(0, padding), zeros({5}, kFloat64)));
+    }
     loss().backward();
     EXPECT_TRUE(all_close(w.grad(), expected * 2.0, 1e-12, 1e-12));
   }

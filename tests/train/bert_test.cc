@@ -330,7 +330,9 @@ TEST(BertFill, TopKSortedProbabilities) {
     EXPECT_FALSE(r.vocab.is_special(p.id)) << p.token;
     EXPECT_EQ(r.vocab.token(p.id), p.token);
     EXPECT_GT(p.probability, 0.0);
-    if (i > 0) EXPECT_GE(one.predictions[0][i - 1].probability, p.probability);
+    if (i > 0) {
+      EXPECT_GE(one.predictions[0][i - 1].probability, p.probability);
+    }
     total += p.probability;
   }
   EXPECT_LE(total, 1.0 + 1e-12);

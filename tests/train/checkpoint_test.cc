@@ -2,8 +2,6 @@
 // attn::Error naming the file for every kind of damage.
 #include "attn/train/checkpoint.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +12,7 @@
 #include "attn/core/random.h"
 #include "attn/optim/adam.h"
 #include "test_util.h"
+#include "translator_test_util.h"
 
 namespace attn {
 namespace {
@@ -21,41 +20,17 @@ namespace {
 namespace fs = std::filesystem;
 using attn::testing::all_equal;
 using attn::testing::expect_error;
+using attn::testing::read_file;
+using attn::testing::write_file;
 
-fs::path temp_root() { return fs::temp_directory_path() / ("attn_checkpoint_test_" + std::to_string(::getpid())); }
-
-// Removes this process's scratch directories when the test program ends.
-class RemoveTempRoot : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(temp_root()); }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new RemoveTempRoot);
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path p = temp_root() / name;
-  fs::remove_all(p);
-  fs::create_directories(p.parent_path());
-  return p;
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << s;
-}
+const attn::testing::ScratchDirs temp_dir("attn_checkpoint_test_");
 
 void replace_in_file(const fs::path& p, const std::string& from, const std::string& to) {
-  std::string s = read(p);
+  std::string s = read_file(p);
   const size_t at = s.find(from);
   ASSERT_NE(at, std::string::npos) << from << " not in " << p;
   s.replace(at, from.size(), to);
-  write(p, s);
+  write_file(p, s);
 }
 
 struct Fixture {
@@ -183,7 +158,7 @@ TEST(Checkpoint, SaveReplacesAtomically) {
   // A failed save (unwritable target: a file where the parent directory should be) leaves the
   // old checkpoint untouched.
   const fs::path blocker = temp_dir("blocker");
-  write(blocker, "not a directory");
+  write_file(blocker, "not a directory");
   expect_error([&] { train::save_checkpoint((blocker / "ckpt").string(), *f.model, f.config, f.src, f.tgt); },
                {"blocker"});
   EXPECT_NO_THROW(train::load_checkpoint(dir.string()));
@@ -224,19 +199,19 @@ TEST(Checkpoint, MissingDirectoryOrFiles) {
 TEST(Checkpoint, TruncatedOrCorruptSafetensors) {
   const Fixture f = small_model();
   const fs::path dir = saved("truncated", f);
-  const std::string bytes = read(dir / "model.safetensors");
+  const std::string bytes = read_file(dir / "model.safetensors");
   for (size_t keep : {size_t(0), size_t(5), size_t(100), bytes.size() / 2, bytes.size() - 1}) {
-    write(dir / "model.safetensors", bytes.substr(0, keep));
+    write_file(dir / "model.safetensors", bytes.substr(0, keep));
     expect_error([&] { train::load_checkpoint(dir.string()); }, {"model.safetensors"});
   }
   std::string garbage = bytes;
   garbage[10] = '\x01';  // inside the JSON header
-  write(dir / "model.safetensors", garbage);
+  write_file(dir / "model.safetensors", garbage);
   expect_error([&] { train::load_checkpoint(dir.string()); }, {"model.safetensors"});
 
   const fs::path dir2 = saved("truncated_trainer", f, true);
-  const std::string tb = read(dir2 / "trainer.safetensors");
-  write(dir2 / "trainer.safetensors", tb.substr(0, tb.size() - 3));
+  const std::string tb = read_file(dir2 / "trainer.safetensors");
+  write_file(dir2 / "trainer.safetensors", tb.substr(0, tb.size() - 3));
   expect_error([&] { train::load_checkpoint(dir2.string(), true); }, {"trainer.safetensors"});
 }
 
@@ -279,12 +254,12 @@ TEST(Checkpoint, UnknownVersionAndCorruptJson) {
   expect_error([&] { train::load_checkpoint(dir2.string()); }, {"config.json", "something.else"});
 
   const fs::path dir3 = saved("json", f);
-  const std::string s = read(dir3 / "config.json");
-  write(dir3 / "config.json", s.substr(0, s.size() / 2));
+  const std::string s = read_file(dir3 / "config.json");
+  write_file(dir3 / "config.json", s.substr(0, s.size() / 2));
   expect_error([&] { train::load_checkpoint(dir3.string()); }, {"config.json", "not valid JSON"});
 
   const fs::path dir4 = saved("vocab_json", f);
-  write(dir4 / "tgt_vocab.json", "{\"format\": ");
+  write_file(dir4 / "tgt_vocab.json", "{\"format\": ");
   expect_error([&] { train::load_checkpoint(dir4.string()); }, {"tgt_vocab.json"});
 
   const fs::path dir5 = saved("field_type", f);
@@ -292,7 +267,7 @@ TEST(Checkpoint, UnknownVersionAndCorruptJson) {
   expect_error([&] { train::load_checkpoint(dir5.string()); }, {"config.json", "embed_dim", "integer"});
 
   const fs::path dir6 = saved("trainer_json", f, true);
-  write(dir6 / "trainer.json", "[1, 2");
+  write_file(dir6 / "trainer.json", "[1, 2");
   expect_error([&] { train::load_checkpoint(dir6.string(), true); }, {"trainer.json", "not valid JSON"});
 }
 

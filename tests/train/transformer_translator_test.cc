@@ -4,8 +4,6 @@
 // 100, the attention a translation carries is the teacher-forced cross-attention of the chosen
 // layer and head, sampling is reproducible, subword checkpoints carry their SentencePiece models,
 // and configs old and new round-trip through JSON.
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +15,7 @@
 #include "attn/train/checkpoint.h"
 #include "attn/train/translator.h"
 #include "test_util.h"
+#include "translator_test_util.h"
 
 namespace attn {
 namespace {
@@ -25,23 +24,14 @@ namespace fs = std::filesystem;
 using attn::testing::all_close;
 using attn::testing::all_equal;
 using attn::testing::expect_error;
+using attn::testing::expect_same_checkpoints;
+using attn::testing::expect_same_state;
+using attn::testing::read_file;
+using attn::testing::write_file;
 
-const std::string kTiny = std::string(ATTN_FIXTURES_DIR) + "/train/tiny.tsv";
+const std::string& kTiny = attn::testing::kTinyTsv;
 
-fs::path temp_root() { return fs::temp_directory_path() / ("attn_transformer_translator_test_" + std::to_string(::getpid())); }
-
-class RemoveTempRoot : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(temp_root()); }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new RemoveTempRoot);
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path p = temp_root() / name;
-  fs::remove_all(p);
-  fs::create_directories(p.parent_path());
-  return p;
-}
+const attn::testing::ScratchDirs temp_dir("attn_transformer_translator_test_");
 
 // A tiny Transformer with dropout, so resuming must replay the dropout masks and the batch order.
 train::TrainConfig tiny_transformer(const fs::path& dir) {
@@ -67,23 +57,6 @@ train::TrainConfig tiny_transformer(const fs::path& dir) {
   c.quiet = true;
   c.checkpoint_dir = dir.string();
   return c;
-}
-
-void expect_same_state(const io::StateDict& a, const io::StateDict& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].first, b[i].first) << what;
-    EXPECT_TRUE(all_equal(a[i].second, b[i].second)) << what << ": " << a[i].first;
-  }
-}
-
-void expect_same_checkpoints(const fs::path& a, const fs::path& b) {
-  const train::Checkpoint ca = train::load_checkpoint((a / "last").string(), true);
-  const train::Checkpoint cb = train::load_checkpoint((b / "last").string(), true);
-  expect_same_state(ca.model, cb.model, "model");
-  expect_same_state(ca.trainer->optimizer, cb.trainer->optimizer, "optimizer");
-  EXPECT_EQ(ca.trainer->global_step, cb.trainer->global_step);
-  EXPECT_EQ(ca.trainer->rng_offset, cb.trainer->rng_offset);
 }
 
 // Row sums of a [T, S] float32 map.
@@ -187,12 +160,7 @@ TEST(TransformerTranslator, OverfitsTwentyPairsToBleu100) {
   const fs::path dir = temp_dir("overfit");
   fs::create_directories(dir);
   const fs::path tsv = dir / "twenty.tsv";
-  {
-    data::ReadOptions ro;
-    ro.max_pairs = 20;
-    ro.normalize = data::Normalization::kNone;
-    data::write_tatoeba(tsv.string(), data::read_tatoeba(kTiny, ro).pairs);
-  }
+  attn::testing::write_first_pairs(tsv, 20);
   train::TrainConfig c;
   c.train_path = tsv.string();
   c.valid_path = tsv.string();
@@ -218,10 +186,7 @@ TEST(TransformerTranslator, OverfitsTwentyPairsToBleu100) {
   // 100 up to the rounding of exp(mean log precision).
   EXPECT_NEAR(r.best_valid_bleu, 100.0, 1e-9);
   const train::Translator t = train::Translator::load((dir / "ckpt" / "best").string());
-  std::vector<std::pair<std::string, std::string>> pairs;
-  data::ReadOptions ro;
-  ro.normalize = data::Normalization::kNone;
-  for (const auto& p : data::read_tatoeba(tsv.string(), ro).pairs) pairs.emplace_back(p.src, p.tgt);
+  const std::vector<std::pair<std::string, std::string>> pairs = attn::testing::read_pairs(tsv);
   train::TranslateOptions beam;
   beam.beam_size = 3;
   const train::TranslatorEval ev = t.evaluate(pairs, beam);
@@ -286,16 +251,12 @@ TEST(TransformerTranslator, LearnedPositionsDropAndCutLongSentences) {
   const fs::path narrow = temp_dir("narrow");
   fs::copy(dir / "last", narrow);
   const fs::path cfg = narrow / "config.json";
-  std::string text;
-  {
-    std::ifstream in(cfg);
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  std::string text = read_file(cfg);
   const std::string wide = "\"d_model\": 16";
   const size_t at = text.find(wide);
   ASSERT_NE(at, std::string::npos);
   text.replace(at, wide.size(), "\"d_model\": 8");
-  std::ofstream(cfg) << text;
+  write_file(cfg, text);
   expect_error([&] { train::load_checkpoint(narrow.string()); },
                {"model.safetensors", "config.json", "has shape [", ", 16]", "needs [", ", 8]"});
 }

@@ -3,8 +3,6 @@
 // training cleanly, a tiny model learns 20 pairs to BLEU 100, and Translator reads the result.
 #include "attn/train/translator.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +12,7 @@
 #include "attn/data/tatoeba.h"
 #include "attn/train/checkpoint.h"
 #include "test_util.h"
+#include "translator_test_util.h"
 
 namespace attn {
 namespace {
@@ -21,24 +20,13 @@ namespace {
 namespace fs = std::filesystem;
 using attn::testing::all_equal;
 using attn::testing::expect_error;
+using attn::testing::expect_same_checkpoints;
+using attn::testing::expect_same_state;
+using attn::testing::read_file;
 
-const std::string kTiny = std::string(ATTN_FIXTURES_DIR) + "/train/tiny.tsv";
+const std::string& kTiny = attn::testing::kTinyTsv;
 
-fs::path temp_root() { return fs::temp_directory_path() / ("attn_translator_test_" + std::to_string(::getpid())); }
-
-// Removes this process's scratch directories when the test program ends.
-class RemoveTempRoot : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(temp_root()); }
-};
-[[maybe_unused]] ::testing::Environment* const kCleanup = ::testing::AddGlobalTestEnvironment(new RemoveTempRoot);
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path p = temp_root() / name;
-  fs::remove_all(p);
-  fs::create_directories(p.parent_path());
-  return p;
-}
+const attn::testing::ScratchDirs temp_dir("attn_translator_test_");
 
 // A small model that still exercises every source of randomness the trainer must replay on
 // resume: dropout masks, teacher-forcing coins, the batch order.
@@ -62,25 +50,6 @@ train::TrainConfig tiny_config(const fs::path& dir) {
   c.quiet = true;
   c.checkpoint_dir = dir.string();
   return c;
-}
-
-void expect_same_state(const io::StateDict& a, const io::StateDict& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].first, b[i].first) << what;
-    EXPECT_TRUE(all_equal(a[i].second, b[i].second)) << what << ": " << a[i].first;
-  }
-}
-
-void expect_same_checkpoints(const fs::path& a, const fs::path& b) {
-  const train::Checkpoint ca = train::load_checkpoint((a / "last").string(), true);
-  const train::Checkpoint cb = train::load_checkpoint((b / "last").string(), true);
-  expect_same_state(ca.model, cb.model, "model");
-  expect_same_state(ca.trainer->optimizer, cb.trainer->optimizer, "optimizer");
-  expect_same_state(ca.trainer->scheduler, cb.trainer->scheduler, "scheduler");
-  EXPECT_EQ(ca.trainer->global_step, cb.trainer->global_step);
-  EXPECT_EQ(ca.trainer->rng_offset, cb.trainer->rng_offset);
-  EXPECT_EQ(ca.trainer->epoch, cb.trainer->epoch);
 }
 
 TEST(TrainTranslator, ResumeEqualsUninterruptedTraining) {
@@ -178,12 +147,7 @@ TEST(TrainTranslator, OverfitsTwentyPairsToBleu100) {
   const fs::path dir = temp_dir("overfit");
   fs::create_directories(dir);
   const fs::path tsv = dir / "twenty.tsv";
-  {
-    data::ReadOptions ro;
-    ro.max_pairs = 20;
-    ro.normalize = data::Normalization::kNone;
-    data::write_tatoeba(tsv.string(), data::read_tatoeba(kTiny, ro).pairs);
-  }
+  attn::testing::write_first_pairs(tsv, 20);
   train::TrainConfig c;
   c.train_path = tsv.string();
   c.valid_path = tsv.string();
@@ -206,10 +170,7 @@ TEST(TrainTranslator, OverfitsTwentyPairsToBleu100) {
   EXPECT_NEAR(r.best_valid_bleu, 100.0, 1e-9);
 
   const train::Translator t = train::Translator::load((dir / "ckpt" / "best").string());
-  std::vector<std::pair<std::string, std::string>> pairs;
-  data::ReadOptions ro;
-  ro.normalize = data::Normalization::kNone;
-  for (const auto& p : data::read_tatoeba(tsv.string(), ro).pairs) pairs.emplace_back(p.src, p.tgt);
+  const std::vector<std::pair<std::string, std::string>> pairs = attn::testing::read_pairs(tsv);
   const train::TranslatorEval ev = t.evaluate(pairs);
   EXPECT_EQ(ev.count, 20);
   EXPECT_EQ(ev.bleu_tokenize, "13a");
@@ -348,11 +309,6 @@ TEST(TrainTranslator, CharTargetsUseChineseBleu) {
 namespace attn {
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 TEST(TrainTranslator, PerSideNormalization) {
   // English -> Chinese: tutorial normalisation for English (lowercase, punctuation split off),
   // clean for Chinese (tutorial would drop every CJK character).
@@ -471,7 +427,7 @@ TEST(TrainTranslator, PretrainedSourceEmbeddings) {
   c.epochs = 1;
   c.log_file = (dir / "train.log").string();
   train::train_translator(c);
-  const std::string log = read_text(dir / "train.log");
+  const std::string log = read_file(dir / "train.log");
   EXPECT_NE(log.find("source embeddings: 2 of "), std::string::npos) << log;
   const train::Checkpoint ck = train::load_checkpoint((dir / "ck" / "last").string());
   EXPECT_EQ(ck.config.init_src_embeddings, vec.string());
@@ -506,9 +462,11 @@ TEST(TrainTranslator, PretrainedSourceEmbeddings) {
   u.epochs = 1;
   train::train_translator(u);
   const train::Checkpoint cu = train::load_checkpoint((dir / "ck_unfrozen" / "last").string());
-  for (const auto& [name, t] : cu.model)
-    if (name == "encoder.embedding.weight")
+  for (const auto& [name, t] : cu.model) {
+    if (name == "encoder.embedding.weight") {
       EXPECT_FALSE(bool(all_equal(t.select(0, cu.src_vocab.id("i")), tensor<float>(rows[0].second))));
+    }
+  }
 
   // Dimension mismatch: an error naming both.
   write_vectors(vec, {{"i", {1.0f, 2.0f, 3.0f, 4.0f, 5.0f}}});
@@ -532,7 +490,7 @@ TEST(TrainTranslator, NoEpochLimit) {
   EXPECT_EQ(r.stop_reason, "max_steps");
   EXPECT_EQ(r.global_step, 6);
   EXPECT_EQ(r.epochs_completed, 1);
-  const std::string log = read_text(dir / "train.log");
+  const std::string log = read_file(dir / "train.log");
   EXPECT_NE(log.find("epoch 2 batch 2/"), std::string::npos) << log;
   EXPECT_EQ(log.find("epoch 1/"), std::string::npos) << log;
 

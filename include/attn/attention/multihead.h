@@ -121,6 +121,9 @@ class MultiheadAttention : public Module {
  private:
   // Batch-major inputs [B, L, features] -> q [B, H, T, D], k and v [B, Hkv, S, D].
   std::array<Tensor, 3> project(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in) const;
+  // Self-attention (query, key and value the same tensor, packed in_proj_weight): one linear
+  // [B, L, E] x [E, 3E] and q, k, v as strided views of its output, each [B, H, L, D].
+  std::array<Tensor, 3> project_packed(const Tensor& x) const;
   // q [B, H, T, D], k/v [B, Hkv, S, D]; mask: bool keep-mask or additive float, broadcastable to
   // [B, H, T, S], or undefined. Appends bias_k/v and the zero key, runs SDPA, merges heads and
   // applies out_proj: returns output [B, T, E] and weights [B, H, T, S'] (or averaged).

@@ -107,6 +107,9 @@ class TransformerModel : public TranslationModel {
 
  private:
   Tensor encode_masked(const Tensor& src, const Tensor& mask);
+  // Runs the decoder teacher-forced on tgt_in and stacks every layer's cross-attention (cross) or
+  // self-attention weights: [L, B, H, T, S] or [L, B, H, T, T], detached.
+  Tensor teacher_forced_weights(const Tensor& src, const Tensor& src_lens, const Tensor& tgt_in, bool cross);
   // Sinusoidal rows offset .. offset + T - 1 [T, d_model] in `dtype` (the table grows on demand).
   Tensor sinusoidal_rows(int64_t T, int64_t offset, DType dtype);
 
