@@ -275,22 +275,34 @@ std::string TransformerDecoderLayer::extra_repr() const { return config_repr(con
 // --- stacks -----------------------------------------------------------------------------------
 
 namespace {
-Tensor sum_aux(const std::vector<Tensor>& parts) {
+
+// num_layers independently initialised Layer modules as "layers", and the final "norm" when asked.
+template <class Layer>
+void build_stack(Module& owner, const char* who, const TransformerLayerConfig& c, int64_t num_layers,
+                 bool final_norm, std::shared_ptr<ModuleList>& layers, std::shared_ptr<LayerNorm>& norm) {
+  ATTN_CHECK(num_layers >= 0, who, ": num_layers must be >= 0, got ", num_layers);
+  layers = owner.register_module("layers", std::make_shared<ModuleList>());
+  for (int64_t i = 0; i < num_layers; ++i) layers->push_back(std::make_shared<Layer>(c));
+  if (final_norm)
+    norm = owner.register_module("norm", std::make_shared<LayerNorm>(c.d_model, c.layer_norm_eps, true, c.dtype));
+}
+
+// The sum of the layers' auxiliary losses; undefined when no layer has one.
+template <class Stack>
+Tensor sum_aux(const Stack& stack) {
   Tensor total;
-  for (const Tensor& a : parts)
+  for (int64_t i = 0; i < stack.num_layers; ++i) {
+    const Tensor a = stack.layer(i)->aux_loss();
     if (a.defined()) total = total.defined() ? total + a : a;
+  }
   return total;
 }
+
 }  // namespace
 
 TransformerEncoder::TransformerEncoder(const TransformerLayerConfig& layer_config, int64_t num_layers_, bool final_norm)
     : num_layers(num_layers_) {
-  ATTN_CHECK(num_layers >= 0, "TransformerEncoder: num_layers must be >= 0, got ", num_layers);
-  layers = register_module("layers", std::make_shared<ModuleList>());
-  for (int64_t i = 0; i < num_layers; ++i) layers->push_back(std::make_shared<TransformerEncoderLayer>(layer_config));
-  if (final_norm)
-    norm = register_module("norm", std::make_shared<LayerNorm>(layer_config.d_model, layer_config.layer_norm_eps, true,
-                                                               layer_config.dtype));
+  build_stack<TransformerEncoderLayer>(*this, "TransformerEncoder", layer_config, num_layers, final_norm, layers, norm);
 }
 
 std::shared_ptr<TransformerEncoderLayer> TransformerEncoder::layer(int64_t i) const {
@@ -304,20 +316,11 @@ Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& mask, const 
   return norm ? norm->forward(x) : x;
 }
 
-Tensor TransformerEncoder::aux_loss() const {
-  std::vector<Tensor> parts;
-  for (int64_t i = 0; i < num_layers; ++i) parts.push_back(layer(i)->aux_loss());
-  return sum_aux(parts);
-}
+Tensor TransformerEncoder::aux_loss() const { return sum_aux(*this); }
 
 TransformerDecoder::TransformerDecoder(const TransformerLayerConfig& layer_config, int64_t num_layers_, bool final_norm)
     : num_layers(num_layers_) {
-  ATTN_CHECK(num_layers >= 0, "TransformerDecoder: num_layers must be >= 0, got ", num_layers);
-  layers = register_module("layers", std::make_shared<ModuleList>());
-  for (int64_t i = 0; i < num_layers; ++i) layers->push_back(std::make_shared<TransformerDecoderLayer>(layer_config));
-  if (final_norm)
-    norm = register_module("norm", std::make_shared<LayerNorm>(layer_config.d_model, layer_config.layer_norm_eps, true,
-                                                               layer_config.dtype));
+  build_stack<TransformerDecoderLayer>(*this, "TransformerDecoder", layer_config, num_layers, final_norm, layers, norm);
 }
 
 std::shared_ptr<TransformerDecoderLayer> TransformerDecoder::layer(int64_t i) const {
@@ -346,11 +349,7 @@ Tensor TransformerDecoder::forward_step(const Tensor& tgt_new, const Tensor& mem
   return norm ? norm->forward(x) : x;
 }
 
-Tensor TransformerDecoder::aux_loss() const {
-  std::vector<Tensor> parts;
-  for (int64_t i = 0; i < num_layers; ++i) parts.push_back(layer(i)->aux_loss());
-  return sum_aux(parts);
-}
+Tensor TransformerDecoder::aux_loss() const { return sum_aux(*this); }
 
 // --- Transformer ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
 #include "attn/attention/local.h"
 #include "attn/attention/multihead.h"
 #include "attn/attention/sdpa.h"
+#include "attention_grads.h"
 #include "test_util.h"
 
 namespace attn {
@@ -21,31 +22,10 @@ namespace {
 using testing::all_close;
 using testing::all_equal;
 using testing::all_finite;
+using testing::expect_close;
 using testing::expect_error;
-
-struct Grads {
-  Tensor out, dq, dk, dv, weights;
-};
-
-// Runs f(q, k, v) -> AttentionResult on fresh leaf copies and backpropagates `gout` (ones if undefined).
-template <class F>
-Grads run(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& gout, F f) {
-  Tensor qq = q.detach().clone().requires_grad_(), kk = k.detach().clone().requires_grad_(),
-         vv = v.detach().clone().requires_grad_();
-  AttentionResult r = f(qq, kk, vv);
-  r.output.backward(gout.defined() ? gout : ones_like(r.output));
-  return {r.output.detach(), qq.grad(), kk.grad(), vv.grad(), r.weights.defined() ? r.weights.detach() : Tensor()};
-}
-
-void expect_close(const Grads& a, const Grads& b, double tol, bool weights = false) {
-  EXPECT_TRUE(all_close(a.out, b.out, tol, tol));
-  EXPECT_TRUE(all_close(a.dq, b.dq, tol, tol));
-  EXPECT_TRUE(all_close(a.dk, b.dk, tol, tol));
-  EXPECT_TRUE(all_close(a.dv, b.dv, tol, tol));
-  if (weights) {
-    EXPECT_TRUE(all_close(a.weights, b.weights, tol, tol));
-  }
-}
+using testing::Grads;
+using testing::run;
 
 // The composed path's single attn_mask equivalent to the fused options: bool keep mask
 // [B, 1.., T, S] (or the additive mask with hidden keys at -inf).

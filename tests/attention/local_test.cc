@@ -9,6 +9,7 @@
 
 #include "attn/attention/local.h"
 #include "attn/attention/sdpa.h"
+#include "attention_grads.h"
 #include "test_util.h"
 
 namespace attn {
@@ -17,22 +18,11 @@ namespace {
 using testing::all_close;
 using testing::all_equal;
 using testing::all_finite;
+using testing::expect_close;
 using testing::expect_error;
+using testing::Grads;
+using testing::run;
 using testing::load_fixture;
-
-struct Grads {
-  Tensor out, dq, dk, dv, weights;
-};
-
-// Runs f(q, k, v) -> AttentionResult on fresh leaf copies and backpropagates `gout` (ones if undefined).
-template <class F>
-Grads run(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& gout, F f) {
-  Tensor qq = q.detach().clone().requires_grad_(), kk = k.detach().clone().requires_grad_(),
-         vv = v.detach().clone().requires_grad_();
-  AttentionResult r = f(qq, kk, vv);
-  r.output.backward(gout.defined() ? gout : ones_like(r.output));
-  return {r.output.detach(), qq.grad(), kk.grad(), vv.grad(), r.weights};
-}
 
 // The dense keep mask for sdpa: band [T, S] and key lengths [B] / padding mask [B, S] -> [B, 1.., T, S].
 Tensor dense_mask(int64_t ndim, int64_t T, int64_t S, int64_t wl, int64_t wr, CausalAlign a, const Tensor& lens,
@@ -46,13 +36,6 @@ Tensor dense_mask(int64_t ndim, int64_t T, int64_t S, int64_t wl, int64_t wr, Ca
   if (lens.defined()) m = logical_and(m, per_batch(arange(double(S)).unsqueeze(0) < lens.to(kFloat64).unsqueeze(1)));
   if (kpm.defined()) m = logical_and(m, per_batch(logical_not(kpm)));
   return m;
-}
-
-void expect_grads_close(const Grads& a, const Grads& b, double tol) {
-  EXPECT_TRUE(all_close(a.out, b.out, tol, tol));
-  EXPECT_TRUE(all_close(a.dq, b.dq, tol, tol));
-  EXPECT_TRUE(all_close(a.dk, b.dk, tol, tol));
-  EXPECT_TRUE(all_close(a.dv, b.dv, tol, tol));
 }
 
 TEST(SlidingWindow, MatchesPyTorchFixtures) {
@@ -117,7 +100,7 @@ TEST(SlidingWindow, EqualsDenseMaskedSdpaOverAwkwardSizes) {
         return sliding_window_attention(q_, k_, v_, x.wl, x.wr, o);
       });
       // f64, both sides exact up to summation order over <= 64 terms.
-      expect_grads_close(got, want, 1e-12);
+      expect_close(got, want, 1e-12);
       EXPECT_TRUE(all_close(got.weights, want.weights, 1e-13, 1e-12)) << reference;
     }
   }
@@ -135,7 +118,7 @@ TEST(SlidingWindow, GqaMatchesRepeatedHeadsAndDenseSdpa) {
   for (bool reference : {true, false}) {
     KernelModeGuard mode(reference);
     Grads got = run(q, k, v, Tensor(), [&](auto& a, auto& b, auto& c) { return sliding_window_attention(a, b, c, 2, 0, o); });
-    expect_grads_close(got, want, 1e-12);  // f64; dk, dv sum 3 heads in a different order
+    expect_close(got, want, 1e-12);  // f64; dk, dv sum 3 heads in a different order
   }
 }
 
@@ -156,7 +139,7 @@ TEST(SlidingWindow, FastMatchesReferenceMisalignedAwkwardSizes) {
       (reference ? r : f) = run(q, k, v, gout, [&](auto& a, auto& b, auto& c) { return sliding_window_attention(a, b, c, 3, 2, o); });
     }
     // float lanes vs double accumulation over <= 40 terms, then exp: ~1e-6 relative on O(1) values.
-    expect_grads_close(f, r, 2e-5);
+    expect_close(f, r, 2e-5);
     EXPECT_TRUE(all_close(f.weights, r.weights, 1e-6, 1e-5));
     EXPECT_TRUE(all_equal(f.out.select(0, 1), zeros({T, E + 1})));
   }
@@ -226,7 +209,7 @@ TEST(SlidingWindow, DropoutSameSeedSameResultAndSameMaskAsSdpa) {
     Grads s = run(q, k, v, Tensor(), [&](auto& x, auto& y, auto& z) {
       return scaled_dot_product_attention(x, y, z, m, 0.5, false, std::nullopt, false, true, &sg);
     });
-    expect_grads_close(a, s, 1e-12);  // f64
+    expect_close(a, s, 1e-12);  // f64
     EXPECT_TRUE(all_close(a.weights, s.weights, 1e-14, 1e-12));
     // p = 1 drops everything (zero output and gradients), p = 0 draws nothing.
     Grads all = local(1, 1.0);
