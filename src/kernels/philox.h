@@ -1,7 +1,8 @@
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011): a
 // counter-based generator. The i-th random block depends only on (key, counter), so any thread
 // can produce any element: the same seed gives the same numbers on every machine and for every
-// thread count. Dropout kernels use it to regenerate their masks in backward instead of storing them.
+// thread count. dropout() draws its masks from it; the fused and local attention kernels
+// regenerate their dropout masks from it in backward instead of storing them.
 #pragma once
 #include <array>
 #include <cmath>

@@ -1,5 +1,9 @@
 #include "attn/core/autograd.h"
 
+#include <cmath>
+#include <type_traits>
+
+#include "kernels/reduce_sum.h"
 #include "test_util.h"
 
 namespace attn {
@@ -135,6 +139,81 @@ TEST(Autograd, SharedGradientTensorsAreNotAliased) {
   (z + 0.0).backward(upstream);
   z.grad().fill_(9);  // the user's upstream gradient must not have been adopted as .grad
   EXPECT_EQ(to_double_vector(upstream), (std::vector<double>{1, 1, 1}));
+}
+
+}  // namespace
+}  // namespace attn
+
+namespace attn {
+namespace {
+
+// sum_to's kernel: the contiguous-rows fast path (kept dims unit-stride) against the generic
+// gather path and a plain loop in the same order. Both accumulate each output from 0 over the
+// reduced indices in row-major order, so every comparison is bitwise.
+template <class T>
+void expect_rows_match_gather(const std::vector<int64_t>& kept_shape, const std::vector<int64_t>& kept_strides,
+                              const std::vector<int64_t>& red_shape, const std::vector<int64_t>& red_strides,
+                              int64_t numel) {
+  const DType dt = std::is_same_v<T, float> ? kFloat32 : kFloat64;
+  ASSERT_TRUE(kernels::detail::is_unit_stride(kept_shape, kept_strides));
+  // Magnitudes spread over ~2^20, so a different summation order would change the bits.
+  Tensor in = testing::misaligned_randn({numel}, dt, 5);
+  T* p = in.data_ptr<T>();
+  for (int64_t i = 0; i < numel; ++i) p[i] = std::ldexp(p[i], int(i * 7 % 21) - 10);
+  const std::vector<int64_t> o_off = kernels::detail::all_offsets(kept_shape, kept_strides);
+  const std::vector<int64_t> r_off = kernels::detail::all_offsets(red_shape, red_strides);
+  const int64_t n_out = int64_t(o_off.size());
+  Tensor gather = full({n_out}, 7.0, dt), loop = full({n_out}, 7.0, dt);
+  auto run_fast = [&] {
+    Tensor o = full({n_out}, 7.0, dt);
+    kernels::sum_reduce<T>(p, kept_shape, kept_strides, red_shape, red_strides, o.data_ptr<T>());
+    return o;
+  };
+  auto [one, two] = testing::one_and_two_threads(run_fast);
+  kernels::detail::sum_reduce_gather<T>(p, o_off, r_off, gather.data_ptr<T>());
+  for (int64_t o = 0; o < n_out; ++o) {
+    T acc = 0;
+    for (int64_t r_o : r_off) acc += p[o_off[size_t(o)] + r_o];
+    loop.data_ptr<T>()[o] = acc;
+  }
+  EXPECT_TRUE(testing::all_equal(one, gather));
+  EXPECT_TRUE(testing::all_equal(two, gather));
+  EXPECT_TRUE(testing::all_equal(gather, loop));
+}
+
+TEST(Autograd, SumReduceContiguousRowsMatchesGatherBitwise) {
+  // [M, N] summed over M: M = 1, N = 1, N not a multiple of 8, N over one tile (512) and over
+  // the per-thread minimum (2 x 256), large M.
+  const std::vector<std::pair<int64_t, int64_t>> mn = {{1, 1},   {1, 37},  {5, 1},   {3, 7},    {17, 9},
+                                                        {2, 13},  {9, 8},   {4, 513}, {300, 1031}, {3000, 5}};
+  for (auto [m, n] : mn) {
+    SCOPED_TRACE("M " + std::to_string(m) + " N " + std::to_string(n));
+    expect_rows_match_gather<float>({n}, {1}, {m}, {n}, m * n);
+    expect_rows_match_gather<double>({n}, {1}, {m}, {n}, m * n);
+  }
+  // Kept [2, 5] contiguous inside rows of 10 with reduced dims [3, 4] walked in a permuted order;
+  // a size-1 kept dim with an odd stride; nothing reduced (a copy); an empty reduction (zeros).
+  expect_rows_match_gather<float>({2, 5}, {5, 1}, {3, 4}, {10, 30}, 120);
+  expect_rows_match_gather<double>({1, 6}, {99, 1}, {7}, {6}, 42);
+  expect_rows_match_gather<float>({11}, {1}, {}, {}, 11);
+  expect_rows_match_gather<float>({11}, {1}, {0}, {11}, 11);
+}
+
+TEST(Autograd, SumToBiasGradientAndStridedGradients) {
+  // The bias-gradient case through sum_to, and a transposed gradient (kept dim not unit stride,
+  // the gather path): both against a plain loop.
+  Tensor g = randn({37, 21});
+  Tensor bias = autograd::sum_to(g, {21});
+  Tensor gt = randn({21, 37}).t();  // [37, 21] with strides (1, 37)
+  Tensor bias_t = autograd::sum_to(gt, {1, 21});
+  Tensor gc = gt.contiguous();
+  for (int64_t j = 0; j < 21; ++j) {
+    float a = 0, b = 0;
+    for (int64_t i = 0; i < 37; ++i) a += g.data_ptr<float>()[i * 21 + j], b += gc.data_ptr<float>()[i * 21 + j];
+    EXPECT_EQ(bias.data_ptr<float>()[j], a) << j;
+    EXPECT_EQ(bias_t.data_ptr<float>()[j], b) << j;
+  }
+  EXPECT_EQ(bias_t.shape(), (Shape{1, 21}));
 }
 
 }  // namespace

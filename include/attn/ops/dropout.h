@@ -9,10 +9,11 @@
 //     otherwise                  -> x * mask / (1 - p), mask ~ Bernoulli(1 - p) per element.
 //
 // The mask comes from Philox (counter-based): element i of the contiguous x uses block
-// gen.offset + i / 4, and the generator's offset advances by ceil(numel / 4). Backward regenerates
-// the mask from (seed, offset) instead of storing it, so dropout costs no saved memory, and the mask
-// is the same for every thread count. The masks are not PyTorch's (different generators), which
-// is why tests check distributions, not values, against PyTorch.
+// gen.offset + i / 4, and the generator's offset advances by ceil(numel / 4), so the mask is the
+// same for every thread count. When x needs a gradient, the forward keeps the mask as packed bits
+// (ceil(numel / 8) bytes, freed with the graph) and backward reads them instead of running Philox
+// again. The masks are not PyTorch's (different generators), which is why tests check
+// distributions, not values, against PyTorch.
 #pragma once
 #include "attn/core/random.h"
 #include "attn/core/tensor.h"

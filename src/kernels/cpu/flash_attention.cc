@@ -1,8 +1,9 @@
 // Highway SIMD flash attention (see kernels/flash_attention.h for the contract). Compiled once per
 // SIMD target by foreach_target.h; HWY_DYNAMIC_DISPATCH picks the best target at the first call.
 //
-// Work is split into tiles of kFlashBlockM query rows x kFlashBlockN keys. Every product of two
-// tiles (Q K^T, P V, dO V^T, dS K, P^T dO, dS^T Q) is one small GEMM, MM() below: a register tile
+// Work is split into tiles of kFlashBlockM query rows x kFlashBlockN keys (fewer keys when the
+// whole key sequence is shorter). Every product of two tiles (Q K^T, P V, dO V^T, dS K, P^T dO,
+// dS^T Q) is one small GEMM, MM() below: a register tile
 // of 6 rows x 2 vectors of columns, fed by broadcasting one element of A and FMA-ing it into a row
 // of B. A is read one scalar at a time, so any strides work (a transposed tile costs nothing); B's
 // rows must be whole vectors, so K and V are packed into block-transposed [E][kFlashBlockN] tiles
@@ -37,7 +38,7 @@ HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-constexpr int64_t BM = kFlashBlockM, BN = kFlashBlockN;
+constexpr int64_t BM = kFlashBlockM;
 
 // C[MR x NV*L] += A[MR x K] B[K x NV*L]: A(r, k) = a[r * ars + k * acs], B rows ldb apart. The
 // MR x NV accumulators stay in registers (6 x 2 = 12 of AVX2's 16: enough independent FMA chains
@@ -135,11 +136,16 @@ template <class T>
 struct Ctx {
   hn::ScalableTag<T> d;
   const FlashDims& p;
-  int64_t L, EP, EvP, nQB, nKB, BHk;
+  int64_t L, BN, EP, EvP, nQB, nKB, BHk;
   T sc;
 
   Ctx(const FlashDims& dims, double scale) : p(dims) {
     L = int64_t(hn::Lanes(d));
+    // Key tiles of kFlashBlockN, or of S rounded up to the vector width when the keys are fewer:
+    // a 20-key sequence then works on 24-wide tiles instead of 64-wide ones that are two thirds
+    // padding. The padding keys hold exact zeros (probability 0), so a narrower tile adds the same
+    // terms in the same order: the results do not change.
+    BN = std::min<int64_t>(kFlashBlockN, RoundUp<T>(std::max<int64_t>(p.S, 1), L));
     EP = RoundUp<T>(std::max<int64_t>(p.E, 1), L);
     EvP = RoundUp<T>(std::max<int64_t>(p.Ev, 1), L);
     nQB = (p.T + BM - 1) / BM;
@@ -340,6 +346,7 @@ HWY_INLINE void QueryTask(int64_t t, int64_t BH, int64_t nQB, int64_t& bh, int64
 template <class T>
 void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double scale, T* out, T* lse, T* weights) {
   Ctx<T> c(p, scale);
+  const int64_t BN = c.BN;
   const auto d = c.d;
   const T ninf = -std::numeric_limits<T>::infinity();
   std::vector<T> kt, vpad;
@@ -413,6 +420,7 @@ template <class T>
 void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* out, const T* dout, const T* lse,
                double scale, T* dq, T* dk, T* dv) {
   Ctx<T> c(p, scale);
+  const int64_t BN = c.BN;
   const auto d = c.d;
   const int64_t EP = c.EP, EvP = c.EvP, rows = p.BH * p.T;
   std::vector<T> kpad, qpad, dopad;
