@@ -19,10 +19,11 @@
 // Threads: attn owns them, OpenBLAS runs single-threaded. fast:: splits the work into tasks, one
 // per (output matrix, tile of C), with tiles chosen from the shape alone (detail::gemm_tiling:
 // as large as possible, cut only until there are 8 tasks, e.g. 512 x 1024 tiles at 2048^3), and
-// runs the tasks under parallel_for; each task is one or more single-threaded BLAS calls. Why not OpenBLAS's own threads: its threaded driver blocks k
-// differently from its serial one, so results changed with the thread count (seen here on
-// OpenBLAS 0.3.21), and attn's rule is that they do not; and a BLAS call made from inside our
-// parallel_for must not start threads of its own. OpenBLAS's OpenMP build runs serially inside
+// runs the tasks under parallel_for_blas (OpenMP's threads, which OpenBLAS's OpenMP build is made
+// to be called from); each task is one or more single-threaded BLAS calls. Why not OpenBLAS's own
+// threads: its threaded driver blocks k differently from its serial one, so results changed with
+// the thread count (seen here on OpenBLAS 0.3.21), and attn's rule is that they do not; and a BLAS
+// call made from inside our parallel loop must not start threads of its own. OpenBLAS's OpenMP build runs serially inside
 // an active OpenMP region and otherwise takes the caller's omp_get_max_threads(); so a chunk run
 // inline lowers that (task-local) count to 1 around its calls and restores it. fast:: never calls
 // openblas_set_num_threads per call: that writes OpenBLAS's process-wide count, racing other threads.

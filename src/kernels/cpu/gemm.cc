@@ -128,7 +128,7 @@ void one_gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t
 
 // Runs OpenBLAS on the calling thread for the scope. OpenBLAS's OpenMP build (0.3.21) sizes
 // each call by the caller's omp_get_max_threads(), and runs serially inside an active parallel
-// region. A chunk that parallel_for runs inline (one thread's worth of work) is outside any region,
+// region. A chunk that parallel_for_blas runs inline (one thread's worth of work) is outside any region,
 // so its OpenMP thread count is lowered to 1 for the calls and restored after; that count is an
 // ICV of the calling task only, so no other thread sees the change.
 class SerialBlas {
@@ -171,7 +171,7 @@ void gemm_impl(const GemmArgs<T>& p) {
                            double(std::max<int64_t>(p.k, 1)) * double(groups.max_size);
   // Several small tasks per chunk, so a thread's share is worth a fork (~2^18 multiply-adds).
   const int64_t grain = std::max<int64_t>(1, int64_t(double(1 << 18) / task_work));
-  parallel_for(0, ng * nt, grain, [&](int64_t t0, int64_t t1) {
+  parallel_for_blas(0, ng * nt, grain, [&](int64_t t0, int64_t t1) {
     SerialBlas serial;
     Scratch<T> s;
     for (int64_t t = t0; t < t1; ++t) run_task(t, s);
