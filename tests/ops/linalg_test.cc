@@ -148,14 +148,17 @@ TEST(Gemm, TilingCoversCWithLargeTiles) {
                        Case{2048, 2048, 2048, 1, 1}, Case{4096, 2048, 512, 1, 1}, Case{601, 701, 97, 1, 1},
                        Case{128, 128, 64, 1, 64}, Case{128, 128, 65536, 1, 1}, Case{1, 4096, 4096, 1, 1},
                        Case{8192, 8192, 8192, 1, 1}, Case{300, 300, 300, 6, 2}}) {
-    const auto t = kernels::detail::gemm_tiling(c.m, c.n, c.k, c.entries, c.groups);
+    for (int64_t wanted : {int64_t(2), int64_t(8), kernels::detail::gemm_task_target()}) {
+    const auto t = kernels::detail::gemm_tiling(c.m, c.n, c.k, c.entries, c.groups, wanted);
     const std::string where = std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k);
     EXPECT_TRUE(t.row_tiles >= 1 && (t.row_tiles - 1) * t.rows_per_tile < c.m && t.row_tiles * t.rows_per_tile >= c.m) << where;
     EXPECT_TRUE(t.col_tiles >= 1 && (t.col_tiles - 1) * t.cols_per_tile < c.n && t.col_tiles * t.cols_per_tile >= c.n) << where;
     const double tile_work = double(t.rows_per_tile) * double(t.cols_per_tile) * double(c.k) * double(c.entries);
     EXPECT_LE(tile_work, double(int64_t(1) << 31)) << where;  // huge products still make many tasks
+    }
   }
-  auto tiles = [](int64_t m, int64_t n, int64_t k, int64_t groups = 1) { return kernels::detail::gemm_tiling(m, n, k, 1, groups); };
+  // On an 8-CPU machine:
+  auto tiles = [](int64_t m, int64_t n, int64_t k, int64_t groups = 1) { return kernels::detail::gemm_tiling(m, n, k, 1, groups, 8); };
   EXPECT_EQ(tiles(5, 5, 5).count(), 1);              // tiny: one call
   EXPECT_EQ(tiles(128, 128, 64, 64).count(), 1);     // a batch already gives 64 tasks
   EXPECT_EQ(tiles(256, 256, 256).count(), 2);        // enough work for 2 threads, not for more calls
@@ -169,15 +172,22 @@ TEST(Gemm, TilingCoversCWithLargeTiles) {
   const auto lin = tiles(4096, 2048, 512);  // linear's 4096 tokens, 512 -> 2048
   EXPECT_EQ(lin.rows_per_tile, 1024);
   EXPECT_EQ(lin.cols_per_tile, 1024);
+  // On a 2-CPU machine: one tile per CPU unless a tile would exceed 2^31 multiply-adds.
+  auto tiles2 = [](int64_t m, int64_t n, int64_t k) { return kernels::detail::gemm_tiling(m, n, k, 1, 1, 2); };
+  EXPECT_EQ(tiles2(640, 768, 256).count(), 2);  // a Transformer projection of 640 tokens
+  EXPECT_EQ(tiles2(1024, 1024, 1024).count(), 2);
+  EXPECT_EQ(tiles2(2048, 2048, 2048).count(), 4);  // 1024 x 2048 x 2048 would be 2^32
+  EXPECT_GE(kernels::detail::gemm_task_target(), 2);
+  EXPECT_LE(kernels::detail::gemm_task_target(), 8);
 }
 
-// A product cut into 2 x 2 tiles with ragged edges (601 = 304 + 297 rows, 701 = 352 + 349
-// columns): bitwise the same on 1 and 2 threads, and within the error bound of the reference,
+// A product cut into tiles with ragged edges (701 = 352 + 349 columns; on 4 CPUs or more also
+// 601 = 304 + 297 rows): bitwise the same on 1 and 2 threads, and within the error bound of the reference,
 // for each C layout (the column-major one is computed tile by tile as C^T = B^T A^T).
 TEST(Gemm, TiledProductMatchesReferenceOnAnyThreadCount) {
   const int64_t m = 601, n = 701, k = 97;
-  const auto t = kernels::detail::gemm_tiling(m, n, k, 1, 1);
-  ASSERT_EQ(t.row_tiles, 2);
+  const auto t = kernels::detail::gemm_tiling(m, n, k, 1, 1);  // the tiling fast::gemm uses here
+  ASSERT_GE(t.count(), 2);
   ASSERT_EQ(t.col_tiles, 2);
   for (int variant = 0; variant < 3; ++variant) {
     const bool acc = variant == 1;
