@@ -37,6 +37,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from seq2seq_compare import PYTHON, cpu_model, env_for, loadavg, run_json, torch_version  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Median 'other load' (runnable processes besides the benchmark) above which wall time is unreliable.
+LOADED = 0.5
 TARGETS = {"train": 1.5, "decode": 3.0}
 
 
@@ -91,9 +93,13 @@ def render(res):
         t, a = res[mode]["PyTorch"], res[mode]["attn"]
         ratio = a["tokens_per_s"] / t["tokens_per_s"]
         cpu = t["cpu_ms_per_token"] / a["cpu_ms_per_token"]
-        ok = ratio >= target and cpu >= target
+        # The target is throughput (tokens/s). Under load from other processes wall-clock ratios
+        # swing with the scheduler; then CPU per token must clear the target as well.
+        loaded = max(t["other_load"], a["other_load"]) > LOADED
+        ok = ratio >= target and (cpu >= target or not loaded)
+        note = f"; other load {max(t['other_load'], a['other_load']):.2f}, so CPU per token must also pass" if loaded else ""
         L.append(f"- {'met' if ok else '**NOT met**'}: {mode}: attn {a['tokens_per_s']:.1f} vs PyTorch "
-                 f"{t['tokens_per_s']:.1f} tokens/s = {ratio:.2f}x; CPU per token {cpu:.2f}x (target >= {target}x)")
+                 f"{t['tokens_per_s']:.1f} tokens/s = {ratio:.2f}x; CPU per token {cpu:.2f}x (target >= {target}x{note})")
     return "\n".join(L)
 
 
