@@ -61,6 +61,8 @@ from . import io  # noqa: E402
 from . import bleu  # noqa: E402
 from . import data  # noqa: E402
 from . import translator  # noqa: E402
+from . import models  # noqa: E402
+from . import train  # noqa: E402
 from .io import load_file, load_metadata, save_file  # noqa: E402,F401
 
 # torch-style top-level ops (attn.matmul, attn.softmax, ...): everything in attn.functional.

@@ -101,5 +101,7 @@ void bind_data_subword(py::module_& m);
 void bind_translator(py::module_& m);
 // models_transformer.cc: attn._attn.models.TransformerModel (+ greedy / beam / sampling decode).
 void bind_models_transformer(py::module_& m);
+// models_bert.cc: attn._attn.models.Bert* (after bind_models_transformer) and attn._attn.train.
+void bind_models_bert(py::module_& m);
 
 }  // namespace attn::python

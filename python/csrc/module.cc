@@ -42,4 +42,5 @@ PYBIND11_MODULE(_attn, m) {
   bind_data_subword(m);
   bind_translator(m);
   bind_models_transformer(m);
+  bind_models_bert(m);
 }

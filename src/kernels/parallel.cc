@@ -91,7 +91,8 @@ class Pool {
       if (next >= count) return;
       if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
       call_(ctx_, int64_t(next));
-      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) done_.notify_one();
+      // seq_cst: notify_one() skips the wake when it sees no waiter registered.
+      if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == count) done_.notify_one();
       t = ticket_.load(std::memory_order_acquire);
     }
   }

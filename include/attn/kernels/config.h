@@ -1,10 +1,11 @@
-// Process-wide kernel settings: the thread count shared by attn's OpenMP loops and OpenBLAS,
+// Process-wide kernel settings: the thread count shared by attn's parallel loops and OpenBLAS,
 // and the switch that routes every op to its scalar reference kernel (ATTN_KERNELS=ref).
 #pragma once
 
 namespace attn {
 
-// Sets the threads used by attn kernels and by OpenBLAS (one OpenMP pool for both).
+// Sets the threads used by attn kernels (attn's worker threads, see src/kernels/parallel.h) and
+// by the OpenMP team that runs single-threaded OpenBLAS calls side by side.
 void set_num_threads(int n);
 int get_num_threads();
 
