@@ -93,24 +93,9 @@ class Fields {
 };
 
 // One field list per struct, filled while binding (module import) and read afterwards.
-Fields<BertConfig>& config_fields() {
-  static Fields<BertConfig> f;
-  return f;
-}
-Fields<train::MaskingOptions>& masking_fields() {
-  static Fields<train::MaskingOptions> f;
-  return f;
-}
-Fields<train::TextOptions>& text_fields() {
-  static Fields<train::TextOptions> f;
-  return f;
-}
-Fields<train::PretrainOptions>& pretrain_fields() {
-  static Fields<train::PretrainOptions> f;
-  return f;
-}
-Fields<train::BertExample>& example_fields() {
-  static Fields<train::BertExample> f;
+template <class S>
+Fields<S>& fields_of() {
+  static Fields<S> f;
   return f;
 }
 
@@ -125,8 +110,9 @@ template <class S>
 template <class T>
 T Fields<S>::from_py(py::handle v) {
   if constexpr (std::is_same_v<T, DType>) return to_dtype(v);
-  else if constexpr (std::is_same_v<T, BertConfig>) return nested_from_py(v, config_fields(), "BertConfig");
-  else if constexpr (std::is_same_v<T, train::MaskingOptions>) return nested_from_py(v, masking_fields(), "MaskingOptions");
+  else if constexpr (std::is_same_v<T, BertConfig>) return nested_from_py(v, fields_of<BertConfig>(), "BertConfig");
+  else if constexpr (std::is_same_v<T, train::MaskingOptions>)
+    return nested_from_py(v, fields_of<train::MaskingOptions>(), "MaskingOptions");
   else return v.cast<T>();
 }
 
@@ -134,15 +120,16 @@ template <class S>
 template <class T>
 py::object Fields<S>::to_py(const T& v) {
   if constexpr (std::is_same_v<T, DType>) return py_dtype(v);
-  else if constexpr (std::is_same_v<T, BertConfig>) return config_fields().to_dict(v);
-  else if constexpr (std::is_same_v<T, train::MaskingOptions>) return masking_fields().to_dict(v);
+  else if constexpr (std::is_same_v<T, BertConfig>) return fields_of<BertConfig>().to_dict(v);
+  else if constexpr (std::is_same_v<T, train::MaskingOptions>)
+    return fields_of<train::MaskingOptions>().to_dict(v);
   else return py::cast(v);
 }
 
 BertConfig config_arg(py::handle config, const py::kwargs& kw) {
   BertConfig c;
   if (!config.is_none()) c = Fields<BertConfig>::from_py<BertConfig>(config);
-  return config_fields().from_kwargs("BertConfig", kw, c);
+  return fields_of<BertConfig>().from_kwargs("BertConfig", kw, c);
 }
 
 train::TextOptions text_arg(const std::optional<train::TextOptions>& t) { return t ? *t : train::TextOptions{}; }
@@ -151,7 +138,7 @@ void bind_model(py::module_& mm) {
   py::class_<BertConfig> cfg(mm, "BertConfig",
                              "BertEncoder's configuration (Hugging Face's BertConfig field names; docs/models/bert.md). "
                              "BertConfig(vocab_size=..., hidden_size=..., ...); vocab_size is required.");
-  auto& cf = config_fields();
+  auto& cf = fields_of<BertConfig>();
   cf.add(cfg, "vocab_size", &BertConfig::vocab_size);
   cf.add(cfg, "hidden_size", &BertConfig::hidden_size);
   cf.add(cfg, "num_hidden_layers", &BertConfig::num_hidden_layers);
@@ -259,7 +246,7 @@ void bind_vocab_and_text(py::module_& t) {
   t.attr("BertVocab").attr("__hash__") = py::none();
 
   py::class_<train::MaskingOptions> mo(t, "MaskingOptions", "BERT's 15% / 80-10-10 corruption.");
-  auto& mf = masking_fields();
+  auto& mf = fields_of<train::MaskingOptions>();
   mf.add(mo, "probability", &train::MaskingOptions::probability);
   mf.add(mo, "mask_fraction", &train::MaskingOptions::mask_fraction);
   mf.add(mo, "random_fraction", &train::MaskingOptions::random_fraction);
@@ -285,7 +272,7 @@ void bind_vocab_and_text(py::module_& t) {
   t.attr("IGNORE_INDEX") = train::kIgnoreIndex;
 
   py::class_<train::TextOptions> to(t, "TextOptions", "How raw text becomes tokens.");
-  auto& tf = text_fields();
+  auto& tf = fields_of<train::TextOptions>();
   tf.add(to, "normalize", &train::TextOptions::normalize);
   tf.add(to, "tokenizer", &train::TextOptions::tokenizer);
   tf.finish(to, "TextOptions");
@@ -310,7 +297,7 @@ void bind_vocab_and_text(py::module_& t) {
   py::class_<train::BertExample> ex(t, "BertExample",
                                     "Word ids of sentence a and optionally b (next_sentence_label 0: b follows a, "
                                     "1: b is random, -1: no pair).");
-  auto& ef = example_fields();
+  auto& ef = fields_of<train::BertExample>();
   ef.add(ex, "a", &train::BertExample::a);
   ef.add(ex, "b", &train::BertExample::b);
   ef.add(ex, "next_sentence_label", &train::BertExample::next_sentence_label);
@@ -331,7 +318,7 @@ void bind_pretrain(py::module_& t) {
   py::class_<PretrainOptions> po(t, "PretrainOptions",
                                  "pretrain_bert's options; at least one of max_steps, time_budget, epochs must be set. "
                                  "model.vocab_size and model.next_sentence are filled in by pretrain_bert.");
-  auto& pf = pretrain_fields();
+  auto& pf = fields_of<train::PretrainOptions>();
   pf.add(po, "model", &PretrainOptions::model);
   pf.add(po, "min_freq", &PretrainOptions::min_freq);
   pf.add(po, "max_vocab", &PretrainOptions::max_vocab);
