@@ -8,11 +8,12 @@
 // Why attn's own workers and not an OpenMP parallel region: a region ends with a barrier that
 // every thread of the team must reach, so it lasts at least as long as waking a sleeping worker
 // (with OMP_WAIT_POLICY=PASSIVE, the only sane policy on a shared machine: 60-100 us measured on
-// the 2-CPU VMs attn is benchmarked on, longer than many of the ~1000 small regions of a Transformer training step). Here
-// chunks are handed out one at a time to whichever thread asks first, and the caller waits only
-// for chunks a worker actually took: a region that is over before a worker wakes costs no more
-// than running it inline, and a worker that wakes late (or is slowed by other processes) simply
-// takes fewer chunks. Workers spin for a few microseconds after their last chunk, then sleep.
+// the 2-CPU VMs attn is benchmarked on, longer than many of the ~1000 small regions of a
+// Transformer training step). Here chunks are handed out one at a time to whichever thread asks
+// first, and the caller waits only for chunks a worker actually took: a region that is over
+// before a worker wakes costs no more than running it inline, and a worker that wakes late (or is
+// slowed by other processes) simply takes fewer chunks. Workers spin for a few microseconds after
+// their last chunk, then sleep.
 //
 // parallel_for_blas is the OpenMP form, for chunks that call OpenBLAS: its OpenMP build skips its
 // process-wide thread-count bookkeeping (goto_set_num_threads) only when called inside an OpenMP
