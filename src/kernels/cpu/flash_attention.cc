@@ -278,6 +278,21 @@ struct Ctx {
     }
     return hn::GetLane(hn::SumOfLanes(d, acc));
   }
+  // corr[r] = exp(m[r] - mn[r]) for r < n, rounded up to whole vectors (m, mn and corr hold BM
+  // entries, a multiple of every vector width), in SIMD over rows: the online softmax's rescale
+  // factors of a tile.
+  // Rows with mn = -inf (nothing visible yet) get 1; their factor is never used.
+  void Corrections(const T* m, const T* mn, int64_t n, T* corr) const {
+    const auto ninf = hn::Set(d, -std::numeric_limits<T>::infinity());
+    for (int64_t x = 0; x < n; x += L) {
+      const auto vn = hn::LoadU(d, mn + x);
+      const auto arg = hn::IfThenZeroElse(hn::Eq(vn, ninf), hn::Sub(hn::LoadU(d, m + x), vn));
+      if constexpr (std::is_same_v<T, float>)
+        hn::StoreU(ExpNonPositive(d, arg), d, corr + x);
+      else
+        hn::StoreU(hn::Exp(d, arg), d, corr + x);
+    }
+  }
   T MaxRow(const T* s) const {
     auto m = hn::LoadU(d, s);
     for (int64_t x = L; x < BN; x += L) m = hn::Max(m, hn::LoadU(d, s + x));
@@ -357,6 +372,7 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
   Dynamic(ntasks, [&](auto next) {
     std::vector<T> s(size_t(BM * BN)), acc(size_t(BM * EvP)), dm(static_cast<size_t>(BN));
     std::vector<T> m(static_cast<size_t>(BM)), l(static_cast<size_t>(BM));
+    std::vector<T> mnew(static_cast<size_t>(BM)), corr(static_cast<size_t>(BM));
     for (int64_t t; (t = next()) < ntasks;) {
       int64_t bh, qb;
       QueryTask(t, p.BH, c.nQB, bh, qb);
@@ -369,18 +385,19 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
         c.Scores(bh, i0, nq, kb, q, kt.data() + (bh / p.group) * c.nKB * p.E * BN, s.data());
+        for (int64_t r = 0; r < nq; ++r) mnew[size_t(r)] = std::max(m[size_t(r)], c.MaxRow(s.data() + r * BN));
+        c.Corrections(m.data(), mnew.data(), nq, corr.data());
         for (int64_t r = 0; r < nq; ++r) {
           T* sr = s.data() + r * BN;
-          const T mn = std::max(m[size_t(r)], c.MaxRow(sr));
+          const T mn = mnew[size_t(r)], cr = corr[size_t(r)];
           if (mn == ninf) {  // nothing visible yet: contributes nothing
             std::fill(sr, sr + BN, T(0));
             continue;
           }
-          const T corr = std::exp(m[size_t(r)] - mn);
-          l[size_t(r)] = l[size_t(r)] * corr + c.ExpRow(sr, mn);
+          l[size_t(r)] = l[size_t(r)] * cr + c.ExpRow(sr, mn);
           m[size_t(r)] = mn;
-          if (corr != T(1)) {
-            const auto vc = hn::Set(d, corr);
+          if (cr != T(1)) {
+            const auto vc = hn::Set(d, cr);
             T* ar = acc.data() + r * EvP;
             for (int64_t x = 0; x < EvP; x += c.L) hn::StoreU(hn::Mul(hn::LoadU(d, ar + x), vc), d, ar + x);
           }
