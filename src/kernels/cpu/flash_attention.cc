@@ -3,14 +3,13 @@
 //
 // Work is split into tiles of kFlashBlockM query rows x kFlashBlockN keys (fewer keys when the
 // whole key sequence is shorter). Every product of two tiles (Q K^T, P V, dO V^T, dS K, P^T dO,
-// dS^T Q) is one small GEMM, MM() below: a register tile
-// of 6 rows x 2 vectors of columns, fed by broadcasting one element of A and FMA-ing it into a row
-// of B. A is read one scalar at a time, so any strides work (a transposed tile costs nothing); B's
-// rows must be whole vectors, so K and V are packed into block-transposed [E][kFlashBlockN] tiles
-// (zero-padded past S; once per call, or once per kv-head task in the one-pass backward), and
-// operands whose row length is not a multiple of the vector width are copied with zero-padded
-// rows. The softmax bookkeeping (scale, masks, max, exp, sums) runs on the score tile row by row
-// in SIMD.
+// dS^T Q) is one small GEMM, MM() below: a register tile of 6 rows x 2 vectors of columns, fed by
+// broadcasting one element of A and FMA-ing it into a row of B. A is read one scalar at a time,
+// so any strides work (a transposed tile costs nothing); B's rows must be whole vectors, so K and
+// V are packed into block-transposed [E][kFlashBlockN] tiles (zero-padded past S; once per call,
+// or once per kv-head task in the one-pass backward), and operands whose row length is not a
+// multiple of the vector width are copied with zero-padded rows. The softmax bookkeeping (scale,
+// masks, max, exp, sums) runs on the score tile row by row in SIMD.
 //
 // Causal and sliding-window masks are band masks: key blocks entirely outside a query block's band
 // are never visited, and masks are evaluated only in blocks the band cuts (or when an element-wise
@@ -280,8 +279,7 @@ struct Ctx {
   }
   // corr[r] = exp(m[r] - mn[r]) for r < n, rounded up to whole vectors (m, mn and corr hold BM
   // entries, a multiple of every vector width), in SIMD over rows: the online softmax's rescale
-  // factors of a tile.
-  // Rows with mn = -inf (nothing visible yet) get 1; their factor is never used.
+  // factors of a tile. Rows with mn = -inf (nothing visible yet) get 1; their factor is never used.
   void Corrections(const T* m, const T* mn, int64_t n, T* corr) const {
     const auto ninf = hn::Set(d, -std::numeric_limits<T>::infinity());
     for (int64_t x = 0; x < n; x += L) {
