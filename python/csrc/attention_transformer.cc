@@ -63,6 +63,26 @@ std::shared_ptr<Stack> make_stack(const Layer& layer, int64_t num_layers, py::ob
   return s;
 }
 
+// The members and properties both layer types have, under PyTorch's names.
+template <class Layer, class Cls>
+void bind_layer_common(Cls& cls) {
+  cls.def("aux_loss", [](const Layer& s) { return tr_opt_result(s.aux_loss()); },
+          "MoE load-balancing loss of the last forward (None without MoE)")
+      .def_property_readonly("last_self_attention", [](const Layer& s) { return tr_opt_result(s.last_self_attention()); })
+      .def_readwrite("keep_attention", &Layer::keep_attention)
+      .def_property_readonly("norm_first", [](const Layer& s) { return s.config.norm_first; })
+      .def_property_readonly("batch_first", [](const Layer& s) { return s.config.batch_first; })
+      .def_readonly("self_attn", &Layer::self_attn)
+      .def_readonly("linear1", &Layer::linear1)
+      .def_readonly("linear2", &Layer::linear2)
+      .def_readonly("moe", &Layer::moe)
+      .def_readonly("dropout", &Layer::dropout)
+      .def_readonly("dropout1", &Layer::dropout1)
+      .def_readonly("dropout2", &Layer::dropout2)
+      .def_readonly("norm1", &Layer::norm1)
+      .def_readonly("norm2", &Layer::norm2);
+}
+
 }  // namespace
 
 void bind_attention_transformer(py::module_& m) {
@@ -101,8 +121,10 @@ void bind_attention_transformer(py::module_& m) {
     if (!device.is_none() && pystr(device) != "cpu") throw py::value_error("device: attn runs on 'cpu' only");
   };
 
-  py::class_<TransformerEncoderLayer, nn::Module, std::shared_ptr<TransformerEncoderLayer>>(
-      nnm, "TransformerEncoderLayer", py::dynamic_attr(), "torch.nn.TransformerEncoderLayer (+ GQA, RoPE, MoE)")
+  auto enc_layer = py::class_<TransformerEncoderLayer, nn::Module, std::shared_ptr<TransformerEncoderLayer>>(
+      nnm, "TransformerEncoderLayer", py::dynamic_attr(), "torch.nn.TransformerEncoderLayer (+ GQA, RoPE, MoE)");
+  bind_layer_common<TransformerEncoderLayer>(enc_layer);
+  enc_layer
       .def(py::init([check_device](int64_t d, int64_t h, int64_t ff, double p, py::object act, double eps, bool bf,
                                    bool nf, std::optional<int64_t> kv, bool rot, double base, int64_t ne, int64_t nk,
                                    py::object device, py::object dtype) {
@@ -117,23 +139,7 @@ void bind_attention_transformer(py::module_& m) {
         py::gil_scoped_release nogil;
         return self.forward(src, am, kpm, is_causal);
       }, py::arg("src"), py::arg("src_mask") = py::none(), py::arg("src_key_padding_mask") = py::none(),
-         py::arg("is_causal") = false)
-      .def("aux_loss", [](const TransformerEncoderLayer& s) { return tr_opt_result(s.aux_loss()); },
-           "MoE load-balancing loss of the last forward (None without MoE)")
-      .def_property_readonly("last_self_attention",
-                             [](const TransformerEncoderLayer& s) { return tr_opt_result(s.last_self_attention()); })
-      .def_readwrite("keep_attention", &TransformerEncoderLayer::keep_attention)
-      .def_property_readonly("norm_first", [](const TransformerEncoderLayer& s) { return s.config.norm_first; })
-      .def_property_readonly("batch_first", [](const TransformerEncoderLayer& s) { return s.config.batch_first; })
-      .def_readonly("self_attn", &TransformerEncoderLayer::self_attn)
-      .def_readonly("linear1", &TransformerEncoderLayer::linear1)
-      .def_readonly("linear2", &TransformerEncoderLayer::linear2)
-      .def_readonly("moe", &TransformerEncoderLayer::moe)
-      .def_readonly("dropout", &TransformerEncoderLayer::dropout)
-      .def_readonly("dropout1", &TransformerEncoderLayer::dropout1)
-      .def_readonly("dropout2", &TransformerEncoderLayer::dropout2)
-      .def_readonly("norm1", &TransformerEncoderLayer::norm1)
-      .def_readonly("norm2", &TransformerEncoderLayer::norm2);
+         py::arg("is_causal") = false);
 
   auto dec_layer = py::class_<TransformerDecoderLayer, nn::Module, std::shared_ptr<TransformerDecoderLayer>>(
       nnm, "TransformerDecoderLayer", py::dynamic_attr(), "torch.nn.TransformerDecoderLayer (+ GQA, RoPE, MoE)");
@@ -170,26 +176,12 @@ void bind_attention_transformer(py::module_& m) {
         return self.forward_step(tgt_new, mem, cache, mk);
       }, py::arg("tgt_new"), py::arg("memory"), py::arg("cache"), py::arg("memory_key_padding_mask") = py::none(),
          "new target positions only, appended to `cache` (memory is projected on the first call only)")
-      .def("aux_loss", [](const TransformerDecoderLayer& s) { return tr_opt_result(s.aux_loss()); })
-      .def_property_readonly("last_self_attention",
-                             [](const TransformerDecoderLayer& s) { return tr_opt_result(s.last_self_attention()); })
       .def_property_readonly("last_cross_attention",
                              [](const TransformerDecoderLayer& s) { return tr_opt_result(s.last_cross_attention()); })
-      .def_readwrite("keep_attention", &TransformerDecoderLayer::keep_attention)
-      .def_property_readonly("norm_first", [](const TransformerDecoderLayer& s) { return s.config.norm_first; })
-      .def_property_readonly("batch_first", [](const TransformerDecoderLayer& s) { return s.config.batch_first; })
-      .def_readonly("self_attn", &TransformerDecoderLayer::self_attn)
       .def_readonly("multihead_attn", &TransformerDecoderLayer::multihead_attn)
-      .def_readonly("linear1", &TransformerDecoderLayer::linear1)
-      .def_readonly("linear2", &TransformerDecoderLayer::linear2)
-      .def_readonly("moe", &TransformerDecoderLayer::moe)
-      .def_readonly("dropout", &TransformerDecoderLayer::dropout)
-      .def_readonly("dropout1", &TransformerDecoderLayer::dropout1)
-      .def_readonly("dropout2", &TransformerDecoderLayer::dropout2)
       .def_readonly("dropout3", &TransformerDecoderLayer::dropout3)
-      .def_readonly("norm1", &TransformerDecoderLayer::norm1)
-      .def_readonly("norm2", &TransformerDecoderLayer::norm2)
       .def_readonly("norm3", &TransformerDecoderLayer::norm3);
+  bind_layer_common<TransformerDecoderLayer>(dec_layer);
 #undef ATTN_LAYER_ARGS
 
   py::class_<TransformerEncoder, nn::Module, std::shared_ptr<TransformerEncoder>>(
