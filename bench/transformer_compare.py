@@ -34,7 +34,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from seq2seq_compare import PYTHON, cpu_model, env_for, loadavg, run_json, torch_version  # noqa: E402
+from seq2seq_compare import (  # noqa: E402
+    PYTHON, cpu_model, env_for, loadavg, run_json, torch_version, write_readme)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Median 'other load' (runnable processes besides the benchmark) above which wall time is unreliable.
@@ -103,17 +104,6 @@ def render(res):
     return "\n".join(L)
 
 
-def write_readme(text, block="transformer-results"):
-    path = ROOT / "bench" / "README.md"
-    old = path.read_text()
-    begin, end = f"<!-- {block}-begin -->", f"<!-- {block}-end -->"
-    if begin not in old or end not in old:
-        print(f"bench/README.md has no {begin} ... {end} block; add the section by hand", file=sys.stderr)
-        return
-    i, j = old.index(begin) + len(begin), old.index(end)
-    path.write_text(old[:i] + "\n" + text + "\n" + old[j:])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build-bench", help="build directory with bench/bench_transformer")
@@ -154,7 +144,7 @@ def main():
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(res, indent=1))
     if args.write_readme:
-        write_readme(text)
+        write_readme(text, block="transformer-results")
 
 
 if __name__ == "__main__":
