@@ -277,6 +277,36 @@ TEST(FlashAttention, FastMatchesReferenceMisaligned) {
   }
 }
 
+TEST(FlashAttention, FastMatchesReferenceOnDiagonalBlocks) {
+  // Blocks the causal diagonal or a window edge cuts: the fast forward computes only the columns
+  // each row panel can see there. Lengths around and off the 64-wide tiles, both alignments, a
+  // window, key lengths, and weights (the second pass computes whole tiles).
+  struct Case {
+    int64_t T, S;
+    CausalAlign align;
+    int64_t left;
+    bool lens;
+  };
+  for (const Case& c : {Case{130, 130, CausalAlign::TopLeft, -1, false}, Case{70, 200, CausalAlign::BottomRight, -1, false},
+                        Case{200, 70, CausalAlign::TopLeft, -1, true}, Case{200, 70, CausalAlign::BottomRight, -1, false},
+                        Case{1, 65, CausalAlign::BottomRight, -1, false}, Case{150, 150, CausalAlign::TopLeft, 40, true},
+                        Case{64, 64, CausalAlign::TopLeft, -1, false}}) {
+    SCOPED_TRACE("T = " + std::to_string(c.T) + ", S = " + std::to_string(c.S));
+    Tensor q = testing::misaligned_randn({2, c.T, 64}, kFloat32, 1), k = testing::misaligned_randn({2, c.S, 64}, kFloat32, 2),
+           v = testing::misaligned_randn({2, c.S, 24}, kFloat32, 3), gout = testing::misaligned_randn({2, c.T, 24}, kFloat32, 4);
+    FlashOptions o;
+    o.is_causal = c.left < 0, o.align = c.align, o.need_weights = true;
+    if (c.left >= 0) o.window_left = c.left, o.window_right = 0;
+    if (c.lens) o.valid_lens = tensor(std::vector<int64_t>{c.S - 7, c.S / 3}, {2});
+    Grads r, f;
+    for (bool reference : {true, false}) {
+      KernelModeGuard mode(reference);
+      (reference ? r : f) = fused(q, k, v, gout, o);
+    }
+    expect_close(f, r, 2e-5, true);
+  }
+}
+
 TEST(FlashAttention, GradcheckF64) {
   Generator g(7);
   auto in = [&](Shape s) { return randn(std::move(s), kFloat64, &g).requires_grad_(); };

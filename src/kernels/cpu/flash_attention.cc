@@ -39,20 +39,25 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int64_t BM = kFlashBlockM;
 
-// C[MR x NV*L] += A[MR x K] B[K x NV*L]: A(r, k) = a[r * ars + k * acs], B rows ldb apart. The
+// What a register tile does with its sums: C += A B (kAdd), C = A B (kSet), C = scale A B
+// (kSetScale; read through a pointer so that it does not hold a vector register during the
+// loop), or that and the running row maxima mx[r][lane] = max(mx[r][lane], the row's new
+// values) (kSetScaleMax: one vector per row, reduced across lanes by the caller).
+enum class Epi { kAdd, kSet, kSetScale, kSetScaleMax };
+
+// C[MR x NV*L] (+)= A[MR x K] B[K x NV*L]: A(r, k) = a[r * ars + k * acs], B rows ldb apart. The
 // MR x NV accumulators stay in registers (6 x 2 = 12 of AVX2's 16: enough independent FMA chains
 // to cover the FMA latency on two ports).
-// kSet: C = A B instead (C is not read).
-template <int MR, int NV, bool kSet, class D, class T = hn::TFromD<D>>
+template <int MR, int NV, Epi kEpi, class D, class T = hn::TFromD<D>>
 HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64_t acs, const T* HWY_RESTRICT b,
-                     int64_t ldb, T* HWY_RESTRICT c, int64_t ldc) {
+                     int64_t ldb, T* HWY_RESTRICT c, int64_t ldc, const T* scale, T* HWY_RESTRICT mx) {
   using V = decltype(hn::Zero(d));
   const int64_t L = int64_t(hn::Lanes(d));
   V acc[MR][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = kSet ? hn::Zero(d) : hn::LoadU(d, c + r * ldc + v * L);
+    for (int v = 0; v < NV; ++v) acc[r][v] = kEpi == Epi::kAdd ? hn::LoadU(d, c + r * ldc + v * L) : hn::Zero(d);
   for (int64_t k = 0; k < K; ++k) {
     V bv[NV];
 #pragma GCC unroll 4
@@ -65,6 +70,22 @@ HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64
       for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
   }
+  if constexpr (kEpi == Epi::kSetScale || kEpi == Epi::kSetScaleMax) {
+    const V vs = hn::Set(d, *scale);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = hn::Mul(acc[r][v], vs);
+  }
+  if constexpr (kEpi == Epi::kSetScaleMax) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      V m = hn::LoadU(d, mx + r * L);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) m = hn::Max(m, acc[r][v]);
+      hn::StoreU(m, d, mx + r * L);
+    }
+  }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
@@ -72,36 +93,56 @@ HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64
 }
 
 // Rows [r, r + MR) of C[M x N] (+)= A B, N a multiple of the vector width.
-template <int MR, bool kSet, class D, class T = hn::TFromD<D>>
+template <int MR, Epi kEpi, class D, class T = hn::TFromD<D>>
 HWY_INLINE void RowPanel(D d, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
-                         int64_t ldc) {
+                         int64_t ldc, const T* scale, T* mx) {
   const int64_t L = int64_t(hn::Lanes(d));
   int64_t n = 0;
-  for (; n + 2 * L <= N; n += 2 * L) Tile<MR, 2, kSet>(d, K, a, ars, acs, b + n, ldb, c + n, ldc);
-  for (; n < N; n += L) Tile<MR, 1, kSet>(d, K, a, ars, acs, b + n, ldb, c + n, ldc);
+  for (; n + 2 * L <= N; n += 2 * L) Tile<MR, 2, kEpi>(d, K, a, ars, acs, b + n, ldb, c + n, ldc, scale, mx);
+  for (; n < N; n += L) Tile<MR, 1, kEpi>(d, K, a, ars, acs, b + n, ldb, c + n, ldc, scale, mx);
 }
 
-template <bool kSet, class D, class T = hn::TFromD<D>>
-HWY_INLINE void Panels(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                       int64_t ldb, T* c, int64_t ldc) {
+// The row panels of an M-row product: f(r, MR) for panels of 6 rows, then 4, then 1. Callers that
+// give each panel its own width (Widths) use the same split.
+template <class F>
+HWY_INLINE void ForPanels(int64_t M, const F& f) {
   int64_t r = 0;
-  for (; r + 6 <= M; r += 6) RowPanel<6, kSet>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
-  for (; r + 4 <= M; r += 4) RowPanel<4, kSet>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
-  for (; r < M; ++r) RowPanel<1, kSet>(d, N, K, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc);
+  for (; r + 6 <= M; r += 6) f(r, std::integral_constant<int, 6>());
+  for (; r + 4 <= M; r += 4) f(r, std::integral_constant<int, 4>());
+  for (; r < M; ++r) f(r, std::integral_constant<int, 1>());
 }
 
-// C[M x N] += A[M x K] B[K x N], N a multiple of the vector width.
+// C[M x N] (+)= A[M x K] B[K x N], N a multiple of the vector width. Optional per-row limits (read
+// at each panel's first row): the panel's columns stop at min(N, nlim[r]) (a multiple of the
+// vector width) and its sums at min(K, klim[r]) terms, for tiles whose later columns or terms are
+// known to be unused or zero.
+template <Epi kEpi, class D, class T = hn::TFromD<D>>
+HWY_NOINLINE void Panels(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
+                         int64_t ldb, T* c, int64_t ldc, const hn::TFromD<D>* scale = nullptr, hn::TFromD<D>* mx = nullptr,
+                         const int64_t* nlim = nullptr, const int64_t* klim = nullptr) {
+  const int64_t L = int64_t(hn::Lanes(d));
+  ForPanels(M, [&](int64_t r, auto mr) {
+    const int64_t n = nlim ? std::min(N, nlim[r]) : N, k = klim ? std::min(K, klim[r]) : K;
+    if constexpr (kEpi == Epi::kAdd) {
+      if (k <= 0) return;
+    }
+    RowPanel<decltype(mr)::value, kEpi>(d, n, k, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc, scale,
+                                        mx ? mx + r * L : nullptr);
+  });
+}
+
+// C[M x N] += A[M x K] B[K x N].
 template <class D, class T = hn::TFromD<D>>
-HWY_NOINLINE void MM(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                     int64_t ldb, T* c, int64_t ldc) {
-  Panels<false>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
+HWY_INLINE void MM(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
+                   T* c, int64_t ldc) {
+  Panels<Epi::kAdd>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
 }
 // C[M x N] = A[M x K] B[K x N]: the sums start from zero, as zero-filling C and MM() would, without
-// the pass over C. (A scale folded into the final stores would cost the tile its 16th register.)
+// the pass over C.
 template <class D, class T = hn::TFromD<D>>
-HWY_NOINLINE void MMSet(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                        int64_t ldb, T* c, int64_t ldc) {
-  Panels<true>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
+HWY_INLINE void MMSet(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
+                      int64_t ldb, T* c, int64_t ldc) {
+  Panels<Epi::kSet>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
 }
 
 // e^x for float lanes x <= 0 (scores minus their running max), exactly 0 below -87 and at -inf
@@ -165,7 +206,30 @@ struct Ctx {
   void PackBlock(const T* x, int64_t R, int64_t n, int64_t b, T* o) const {
     const int64_t j0 = b * BN, nk = std::min(BN, R - j0);
     const T* src = x + j0 * n;
-    for (int64_t jj = 0; jj < nk; ++jj)
+    int64_t jj = 0;
+#if HWY_TARGET != HWY_SCALAR
+    if constexpr (std::is_same_v<T, float>) {  // 4 x 4 blocks transposed in 128-bit registers
+      const hn::Full128<float> d4;
+      for (; jj + 4 <= nk; jj += 4) {
+        int64_t e = 0;
+        for (; e + 4 <= n; e += 4) {
+          const float* x0 = src + jj * n + e;
+          const auto r0 = hn::LoadU(d4, x0), r1 = hn::LoadU(d4, x0 + n);
+          const auto r2 = hn::LoadU(d4, x0 + 2 * n), r3 = hn::LoadU(d4, x0 + 3 * n);
+          const auto t0 = hn::InterleaveLower(d4, r0, r1), t1 = hn::InterleaveLower(d4, r2, r3);
+          const auto t2 = hn::InterleaveUpper(d4, r0, r1), t3 = hn::InterleaveUpper(d4, r2, r3);
+          float* y = o + e * BN + jj;
+          hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, y);
+          hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, y + BN);
+          hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, y + 2 * BN);
+          hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, y + 3 * BN);
+        }
+        for (; e < n; ++e)
+          for (int64_t u = 0; u < 4; ++u) o[e * BN + jj + u] = src[(jj + u) * n + e];
+      }
+    }
+#endif
+    for (; jj < nk; ++jj)
       for (int64_t e = 0; e < n; ++e) o[e * BN + jj] = src[jj * n + e];
   }
   // x [rows, n] -> rows of np >= n elements, zero-padded; returns x itself when n == np.
@@ -206,33 +270,58 @@ struct Ctx {
   // Scores of rows [i0, i0 + nq) x keys [j0, j0 + BN) of block bh into s [nq][BN]: scale * q k^T
   // (+ additive mask), -inf where hidden (including the padding keys past S). kt: the packed K^T
   // blocks [nKB][E][BN] of bh's kv head.
-  void Scores(int64_t bh, int64_t i0, int64_t nq, int64_t kb, const T* q, const T* kt, T* s) const {
+  // With wid (the forward), only the columns a row panel can see are computed: wid[r] receives the
+  // width of row r's panel (its last row's last visible key, rounded up to whole vectors, the same
+  // for every row of the panel), and columns from wid[r] on are left as they were. On a block the
+  // causal diagonal cuts this is about half of the tile. With mx (one vector per row), a block no
+  // mask touches also gets its row maxima from the product's stores; returns whether it did.
+  bool Scores(int64_t bh, int64_t i0, int64_t nq, int64_t kb, const T* q, const T* kt, T* s, int64_t* wid = nullptr,
+              T* mx = nullptr) const {
     const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-    MMSet(d, nq, BN, p.E, q + (bh * p.T + i0) * p.E, p.E, 1, kt + kb * p.E * BN, BN, s, BN);
-    const auto vs = hn::Set(d, sc);
-    for (int64_t x = 0; x < nq * BN; x += L) hn::StoreU(hn::Mul(hn::LoadU(d, s + x), vs), d, s + x);
-    // Masks: only where the band cuts the block, an element-wise mask exists, or keys run out.
+    const T* qb = q + (bh * p.T + i0) * p.E;
+    const T* kb_t = kt + kb * p.E * BN;
     int64_t lo_first, hi_first, lo_last, hi_last;
     p.band(bh, i0, lo_first, hi_first);
     p.band(bh, i0 + nq - 1, lo_last, hi_last);
     const bool inside = lo_last <= j0 && hi_first >= j0 + BN - 1;
-    if (inside && !p.has_elementwise_mask()) return;
+    const bool elementwise = p.has_elementwise_mask();
+    if (inside && !elementwise) {
+      if (wid) std::fill(wid, wid + nq, BN);
+      if (mx) {
+        std::fill(mx, mx + nq * L, -std::numeric_limits<T>::infinity());
+        Panels<Epi::kSetScaleMax>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, &sc, mx);
+        return true;
+      }
+      Panels<Epi::kSetScale>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, &sc);
+      return false;
+    }
+    // Each row's visible keys end before column end(r) (nondecreasing in r).
+    auto end = [&](int64_t r) {
+      int64_t lo, hi;
+      p.band(bh, i0 + r, lo, hi);
+      return std::clamp<int64_t>(std::min(hi, j0 + nk - 1) + 1 - j0, 0, BN);
+    };
+    if (wid) {
+      if (elementwise)
+        std::fill(wid, wid + nq, RoundUp<T>(nk, L));
+      else
+        ForPanels(nq, [&](int64_t r, auto mr) {
+          std::fill(wid + r, wid + r + mr, RoundUp<T>(end(r + mr - 1), L));
+        });
+    }
+    Panels<Epi::kSetScale>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, &sc, nullptr, wid);
     const T ninf = -std::numeric_limits<T>::infinity();
-    if (!p.has_elementwise_mask()) {  // band and key lengths only: each row's hidden keys are two ranges
+    if (!elementwise) {  // band and key lengths only: each row's hidden keys are two ranges
       for (int64_t r = 0; r < nq; ++r) {
         T* sr = s + r * BN;
+        const int64_t w = wid ? wid[r] : BN;
         int64_t lo, hi;
         p.band(bh, i0 + r, lo, hi);
-        hi = std::min(hi, j0 + nk - 1);
-        const int64_t a = std::clamp<int64_t>(lo - j0, 0, BN), b = std::clamp<int64_t>(hi + 1 - j0, 0, BN);
-        if (b <= a) {
-          std::fill(sr, sr + BN, ninf);
-        } else {
-          std::fill(sr, sr + a, ninf);
-          std::fill(sr + b, sr + BN, ninf);
-        }
+        const int64_t a = std::clamp<int64_t>(lo - j0, 0, w), b = std::clamp<int64_t>(end(r), a, w);
+        std::fill(sr, sr + a, ninf);
+        std::fill(sr + b, sr + w, ninf);
       }
-      return;
+      return false;
     }
     const T* am = static_cast<const T*>(p.add_mask);
     for (int64_t r = 0; r < nq; ++r) {
@@ -241,7 +330,7 @@ struct Ctx {
       int64_t lo, hi;
       p.band(bh, i, lo, hi);
       hi = std::min(hi, j0 + nk - 1);
-      for (int64_t jj = 0; jj < BN; ++jj) {
+      for (int64_t jj = 0, w = wid ? wid[r] : BN; jj < w; ++jj) {
         const int64_t j = j0 + jj;
         if (j < lo || j > hi) {
           sr[jj] = ninf;
@@ -258,14 +347,15 @@ struct Ctx {
         }
       }
     }
+    return false;
   }
 
-  // s row -> exp(s - c) in place (0 where s = -inf); returns the sum. c >= every s (a max or a
-  // log-sum-exp), so the arguments are <= 0.
-  T ExpRow(T* s, T c) const {
+  // s row [0, w) -> exp(s - c) in place (0 where s = -inf); returns the sum, still spread over the
+  // lanes of a vector. c >= every s (a max or a log-sum-exp), so the arguments are <= 0.
+  hn::Vec<hn::ScalableTag<T>> ExpSum(T* s, T c, int64_t w) const {
     const auto vc = hn::Set(d, c);
     auto acc = hn::Zero(d);
-    for (int64_t x = 0; x < BN; x += L) {
+    for (int64_t x = 0; x < w; x += L) {
       const auto arg = hn::Sub(hn::LoadU(d, s + x), vc);
       hn::Vec<decltype(d)> e;
       if constexpr (std::is_same_v<T, float>)
@@ -275,8 +365,9 @@ struct Ctx {
       hn::StoreU(e, d, s + x);
       acc = hn::Add(acc, e);
     }
-    return hn::GetLane(hn::SumOfLanes(d, acc));
+    return acc;
   }
+  T ExpRow(T* s, T c, int64_t w) const { return hn::GetLane(hn::SumOfLanes(d, ExpSum(s, c, w))); }
   // corr[r] = exp(m[r] - mn[r]) for r < n, rounded up to whole vectors (m, mn and corr hold BM
   // entries, a multiple of every vector width), in SIMD over rows: the online softmax's rescale
   // factors of a tile. Rows with mn = -inf (nothing visible yet) get 1; their factor is never used.
@@ -291,9 +382,25 @@ struct Ctx {
         hn::StoreU(hn::Exp(d, arg), d, corr + x);
     }
   }
-  T MaxRow(const T* s) const {
-    auto m = hn::LoadU(d, s);
-    for (int64_t x = L; x < BN; x += L) m = hn::Max(m, hn::LoadU(d, s + x));
+  // dst[0, n) = f * src[0, n) (dst may be src).
+  void ScaleTo(T* dst, const T* src, int64_t n, T f) const {
+    const auto vf = hn::Set(d, f);
+    int64_t x = 0;
+    for (; x + L <= n; x += L) hn::StoreU(hn::Mul(hn::LoadU(d, src + x), vf), d, dst + x);
+    for (; x < n; ++x) dst[x] = src[x] * f;
+  }
+  T Dot(const T* a, const T* b, int64_t n) const {
+    auto acc = hn::Zero(d);
+    int64_t x = 0;
+    for (; x + L <= n; x += L) acc = hn::MulAdd(hn::LoadU(d, a + x), hn::LoadU(d, b + x), acc);
+    T sum = hn::GetLane(hn::SumOfLanes(d, acc));
+    for (; x < n; ++x) sum += a[x] * b[x];
+    return sum;
+  }
+  // The max of s row [0, w) (-inf when w = 0).
+  T MaxRow(const T* s, int64_t w) const {
+    auto m = hn::Set(d, -std::numeric_limits<T>::infinity());
+    for (int64_t x = 0; x < w; x += L) m = hn::Max(m, hn::LoadU(d, s + x));
     return hn::GetLane(hn::MaxOfLanes(d, m));
   }
   // Dropout multipliers of row (bh, i), keys [j0, j0 + n): one Philox block per four weights.
@@ -315,9 +422,10 @@ struct Ctx {
       m[jj] = uint64_t(r[size_t(e % 4)]) >= p.drop_threshold ? keep : T(0);
     }
   }
-  // Multiplies row x [BN] by the dropout multipliers (padding keys past S stay as they are: 0).
-  void ApplyDrop(int64_t bh, int64_t i, int64_t j0, T* x, T* m) const {
-    const int64_t nk = std::min(BN, p.S - j0);
+  // Multiplies row x [0, min(w, keys left)) by the dropout multipliers (padding keys past S stay
+  // as they are: 0).
+  void ApplyDrop(int64_t bh, int64_t i, int64_t j0, T* x, T* m, int64_t w) const {
+    const int64_t nk = std::min({w, BN, p.S - j0});
     DropRow(bh, i, j0, nk, m);
     for (int64_t jj = 0; jj < nk; ++jj) x[jj] *= m[jj];
   }
@@ -329,7 +437,7 @@ struct Ctx {
       if (l == ninf)
         std::fill(s + r * BN, s + r * BN + BN, T(0));
       else
-        ExpRow(s + r * BN, l);
+        ExpRow(s + r * BN, l, BN);
     }
   }
 };
@@ -369,39 +477,56 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
   const int64_t ntasks = p.BH * c.nQB;
   Dynamic(ntasks, [&](auto next) {
     std::vector<T> s(size_t(BM * BN)), acc(size_t(BM * EvP)), dm(static_cast<size_t>(BN));
-    std::vector<T> m(static_cast<size_t>(BM)), l(static_cast<size_t>(BM));
-    std::vector<T> mnew(static_cast<size_t>(BM)), corr(static_cast<size_t>(BM));
+    // Per row: the running max m and sum l (one vector of partial sums, added up at the end).
+    std::vector<T> m(static_cast<size_t>(BM)), l(size_t(BM * c.L));
+    std::vector<T> mnew(static_cast<size_t>(BM)), corr(static_cast<size_t>(BM)), mx(size_t(BM * c.L));
+    std::vector<int64_t> wid(static_cast<size_t>(BM)), klim(static_cast<size_t>(BM));
     for (int64_t t; (t = next()) < ntasks;) {
       int64_t bh, qb;
       QueryTask(t, p.BH, c.nQB, bh, qb);
       const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
-      std::fill(acc.begin(), acc.end(), T(0));
       std::fill(m.begin(), m.end(), ninf);
       std::fill(l.begin(), l.end(), T(0));
       int64_t kb0, kb1;
       c.KeyBlocks(bh, i0, nq, kb0, kb1);
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-        c.Scores(bh, i0, nq, kb, q, kt.data() + (bh / p.group) * c.nKB * p.E * BN, s.data());
-        for (int64_t r = 0; r < nq; ++r) mnew[size_t(r)] = std::max(m[size_t(r)], c.MaxRow(s.data() + r * BN));
+        const bool have_max =
+            c.Scores(bh, i0, nq, kb, q, kt.data() + (bh / p.group) * c.nKB * p.E * BN, s.data(), wid.data(), mx.data());
+        for (int64_t r = 0; r < nq; ++r) {
+          const T row_max = have_max ? hn::GetLane(hn::MaxOfLanes(d, hn::LoadU(d, mx.data() + r * c.L)))
+                                     : c.MaxRow(s.data() + r * BN, wid[size_t(r)]);
+          mnew[size_t(r)] = std::max(m[size_t(r)], row_max);
+          klim[size_t(r)] = std::min(wid[size_t(r)], nk);
+        }
         c.Corrections(m.data(), mnew.data(), nq, corr.data());
         for (int64_t r = 0; r < nq; ++r) {
           T* sr = s.data() + r * BN;
           const T mn = mnew[size_t(r)], cr = corr[size_t(r)];
+          const int64_t w = wid[size_t(r)];
           if (mn == ninf) {  // nothing visible yet: contributes nothing
-            std::fill(sr, sr + BN, T(0));
+            std::fill(sr, sr + w, T(0));
             continue;
           }
-          l[size_t(r)] = l[size_t(r)] * cr + c.ExpRow(sr, mn);
-          m[size_t(r)] = mn;
-          if (cr != T(1)) {
+          T* lr = l.data() + r * c.L;
+          hn::StoreU(hn::MulAdd(hn::LoadU(d, lr), hn::Set(d, cr), c.ExpSum(sr, mn, w)), d, lr);
+          if (cr != T(1) && m[size_t(r)] != ninf) {  // (acc holds nothing yet while m = -inf)
             const auto vc = hn::Set(d, cr);
             T* ar = acc.data() + r * EvP;
             for (int64_t x = 0; x < EvP; x += c.L) hn::StoreU(hn::Mul(hn::LoadU(d, ar + x), vc), d, ar + x);
           }
-          if (p.has_dropout()) c.ApplyDrop(bh, i0 + r, j0, sr, dm.data());
+          m[size_t(r)] = mn;
+          if (p.has_dropout()) c.ApplyDrop(bh, i0 + r, j0, sr, dm.data(), w);
         }
-        MM(d, nq, EvP, nk, s.data(), BN, 1, vp + ((bh / p.group) * p.S + j0) * EvP, EvP, acc.data(), EvP);
+        // Each row panel sums only the keys its widest row sees (the rest of its tile is unset);
+        // the first block sets acc instead of adding to it.
+        const T* vb = vp + ((bh / p.group) * p.S + j0) * EvP;
+        if (kb == kb0)
+          Panels<Epi::kSet>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, nullptr, nullptr, nullptr,
+                            klim.data());
+        else
+          Panels<Epi::kAdd>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, nullptr, nullptr, nullptr,
+                            klim.data());
       }
       for (int64_t r = 0; r < nq; ++r) {
         const int64_t row = bh * p.T + i0 + r;
@@ -411,9 +536,9 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
           lse[row] = ninf;
           continue;
         }
-        const T inv = T(1) / l[size_t(r)];
-        for (int64_t e = 0; e < p.Ev; ++e) o[e] = acc[size_t(r * EvP + e)] * inv;
-        lse[row] = m[size_t(r)] + std::log(l[size_t(r)]);
+        const T lsum = hn::GetLane(hn::SumOfLanes(d, hn::LoadU(d, l.data() + r * c.L)));
+        c.ScaleTo(o, acc.data() + r * EvP, p.Ev, T(1) / lsum);
+        lse[row] = m[size_t(r)] + std::log(lsum);
       }
       if (weights) {  // second pass: the dense weights from the final lse
         for (int64_t kb = kb0; kb < kb1; ++kb) {
@@ -422,7 +547,7 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
           c.Probs(bh, i0, nq, lse, s.data());
           for (int64_t r = 0; r < nq; ++r) {
             T* sr = s.data() + r * BN;
-            if (p.has_dropout()) c.ApplyDrop(bh, i0 + r, j0, sr, dm.data());
+            if (p.has_dropout()) c.ApplyDrop(bh, i0 + r, j0, sr, dm.data(), BN);
             std::copy(sr, sr + nk, weights + (bh * p.T + i0 + r) * p.S + j0);
           }
         }
@@ -444,11 +569,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   const T* dop = c.PadRows(dout, rows, p.Ev, EvP, dopad);
   // D_i = dout_i . out_i of rows [r0, r1) into D[0, r1 - r0).
   auto dots = [&](int64_t r0, int64_t r1, T* D) {
-    for (int64_t r = r0; r < r1; ++r) {
-      T acc = 0;
-      for (int64_t e = 0; e < p.Ev; ++e) acc += dout[r * p.Ev + e] * out[r * p.Ev + e];
-      D[r - r0] = acc;
-    }
+    for (int64_t r = r0; r < r1; ++r) D[r - r0] = c.Dot(dout + r * p.Ev, out + r * p.Ev, p.Ev);
   };
   // The tile pair (P m, dS) of rows [i0, i0 + nq) x key block kb: s receives p * m, ds receives dS.
   // kt, vt: the packed K^T, V^T blocks of bh's kv head; Dh: D of bh's rows.
@@ -463,7 +584,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       T* dr = ds + r * BN;
       const auto vD = hn::Set(d, Dh[i0 + r]);
       if (p.has_dropout()) {
-        c.ApplyDrop(bh, i0 + r, j0, dr, dm);  // dP m
+        c.ApplyDrop(bh, i0 + r, j0, dr, dm, BN);  // dP m
         // dS = p (dP m - D); then s = p m
         for (int64_t x = 0; x < BN; x += c.L)
           hn::StoreU(hn::Mul(hn::LoadU(d, sr + x), hn::Sub(hn::LoadU(d, dr + x), vD)), d, dr + x);
@@ -485,8 +606,8 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   auto write_dkdv = [&](int64_t kvh, int64_t j0, int64_t nk, const T* ak, const T* av) {
     for (int64_t jj = 0; jj < nk; ++jj) {
       const int64_t row = kvh * p.S + j0 + jj;
-      for (int64_t e = 0; e < p.E; ++e) dk[row * p.E + e] = c.sc * ak[size_t(jj * EP + e)];
-      for (int64_t e = 0; e < p.Ev; ++e) dv[row * p.Ev + e] = av[size_t(jj * EvP + e)];
+      c.ScaleTo(dk + row * p.E, ak + jj * EP, p.E, c.sc);
+      std::copy(av + jj * EvP, av + jj * EvP + p.Ev, dv + row * p.Ev);
     }
   };
   // Two schedules with the same arithmetic: every dq, dk and dv element receives the same tile
@@ -539,7 +660,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
         for (int64_t r = 0; r < p.group * p.T; ++r) {
           T* o = dq + (bh0 * p.T + r) * p.E;
           const T* a = acc + r * EP;
-          for (int64_t e = 0; e < p.E; ++e) o[e] = c.sc * a[e];
+          c.ScaleTo(o, a, p.E, c.sc);
         }
       }
     });
@@ -575,7 +696,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       }
       for (int64_t r = 0; r < nq; ++r) {
         T* o = dq + (bh * p.T + i0 + r) * p.E;
-        for (int64_t e = 0; e < p.E; ++e) o[e] = c.sc * acc[size_t(r * EP + e)];
+        c.ScaleTo(o, acc.data() + r * EP, p.E, c.sc);
       }
     }
   });
