@@ -39,111 +39,21 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr int64_t BM = kFlashBlockM;
 
-// What a register tile does with its sums: C += A B (kAdd), C = A B (kSet), C = scale A B
-// (kSetScale; read through a pointer so that it does not hold a vector register during the
-// loop), or that and the running row maxima mx[r][lane] = max(mx[r][lane], the row's new
-// values) (kSetScaleMax: one vector per row, reduced across lanes by the caller).
-enum class Epi { kAdd, kSet, kSetScale, kSetScaleMax };
-
-// C[MR x NV*L] (+)= A[MR x K] B[K x NV*L]: A(r, k) = a[r * ars + k * acs], B rows ldb apart. The
-// MR x NV accumulators stay in registers (6 x 2 = 12 of AVX2's 16: enough independent FMA chains
-// to cover the FMA latency on two ports).
-template <int MR, int NV, Epi kEpi, class D, class T = hn::TFromD<D>>
-HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64_t acs, const T* HWY_RESTRICT b,
-                     int64_t ldb, T* HWY_RESTRICT c, int64_t ldc, const T* scale, T* HWY_RESTRICT mx) {
-  using V = decltype(hn::Zero(d));
-  const int64_t L = int64_t(hn::Lanes(d));
-  V acc[MR][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = kEpi == Epi::kAdd ? hn::LoadU(d, c + r * ldc + v * L) : hn::Zero(d);
-  for (int64_t k = 0; k < K; ++k) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, b + k * ldb + v * L);
-    const T* ak = a + k * acs;
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const V av = hn::Set(d, ak[r * ars]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
-    }
-  }
-  if constexpr (kEpi == Epi::kSetScale || kEpi == Epi::kSetScaleMax) {
-    const V vs = hn::Set(d, *scale);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = hn::Mul(acc[r][v], vs);
-  }
-  if constexpr (kEpi == Epi::kSetScaleMax) {
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      V m = hn::LoadU(d, mx + r * L);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) m = hn::Max(m, acc[r][v]);
-      hn::StoreU(m, d, mx + r * L);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, c + r * ldc + v * L);
-}
-
-// Rows [r, r + MR) of C[M x N] (+)= A B, N a multiple of the vector width.
-template <int MR, Epi kEpi, class D, class T = hn::TFromD<D>>
-HWY_INLINE void RowPanel(D d, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
-                         int64_t ldc, const T* scale, T* mx) {
-  const int64_t L = int64_t(hn::Lanes(d));
-  int64_t n = 0;
-  for (; n + 2 * L <= N; n += 2 * L) Tile<MR, 2, kEpi>(d, K, a, ars, acs, b + n, ldb, c + n, ldc, scale, mx);
-  for (; n < N; n += L) Tile<MR, 1, kEpi>(d, K, a, ars, acs, b + n, ldb, c + n, ldc, scale, mx);
-}
-
-// The row panels of an M-row product: f(r, MR) for panels of 6 rows, then 4, then 1. Callers that
-// give each panel its own width (Widths) use the same split.
-template <class F>
-HWY_INLINE void ForPanels(int64_t M, const F& f) {
-  int64_t r = 0;
-  for (; r + 6 <= M; r += 6) f(r, std::integral_constant<int, 6>());
-  for (; r + 4 <= M; r += 4) f(r, std::integral_constant<int, 4>());
-  for (; r < M; ++r) f(r, std::integral_constant<int, 1>());
-}
-
-// C[M x N] (+)= A[M x K] B[K x N], N a multiple of the vector width. Optional per-row limits (read
-// at each panel's first row): the panel's columns stop at min(N, nlim[r]) (a multiple of the
-// vector width) and its sums at min(K, klim[r]) terms, for tiles whose later columns or terms are
-// known to be unused or zero.
-template <Epi kEpi, class D, class T = hn::TFromD<D>>
-HWY_NOINLINE void Panels(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                         int64_t ldb, T* c, int64_t ldc, const hn::TFromD<D>* scale = nullptr, hn::TFromD<D>* mx = nullptr,
-                         const int64_t* nlim = nullptr, const int64_t* klim = nullptr) {
-  const int64_t L = int64_t(hn::Lanes(d));
-  ForPanels(M, [&](int64_t r, auto mr) {
-    const int64_t n = nlim ? std::min(N, nlim[r]) : N, k = klim ? std::min(K, klim[r]) : K;
-    if constexpr (kEpi == Epi::kAdd) {
-      if (k <= 0) return;
-    }
-    RowPanel<decltype(mr)::value, kEpi>(d, n, k, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc, scale,
-                                        mx ? mx + r * L : nullptr);
-  });
-}
-
-// C[M x N] += A[M x K] B[K x N].
-template <class D, class T = hn::TFromD<D>>
-HWY_INLINE void MM(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
-                   T* c, int64_t ldc) {
-  Panels<Epi::kAdd>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
-}
-// C[M x N] = A[M x K] B[K x N]: the sums start from zero, as zero-filling C and MM() would, without
-// the pass over C.
-template <class D, class T = hn::TFromD<D>>
-HWY_INLINE void MMSet(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                      int64_t ldb, T* c, int64_t ldc) {
-  Panels<Epi::kSet>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
-}
+// What a register tile does with its sums before storing them to C:
+//  kAdd: C += A B;  kSet: C = A B;  kSetScale: C = scale A B;
+//  kSetScaleMax: that, and the running row maxima mx[r][lane] = max(mx[r][lane], the row's new
+//    values) (one vector per row, reduced across lanes by the caller);
+//  kProbs: C = exp(scale A B - row[r]) (row: the log-sum-exp; +inf gives 0 on a dead row);
+//  kDS: C = P o (A B - row[r]) (row: D; P: a tile laid out like C).
+// Pointers rather than values, so that nothing but the sums holds a vector register in the loop.
+enum class Epi { kAdd, kSet, kSetScale, kSetScaleMax, kProbs, kDS };
+template <class T>
+struct EpiArgs {
+  const T* scale = nullptr;
+  T* mx = nullptr;
+  const T* row = nullptr;
+  const T* p = nullptr;
+};
 
 // e^x for float lanes x <= 0 (scores minus their running max), exactly 0 below -87 and at -inf
 // (hidden keys). Highway's Exp with the parts a non-positive argument does not need taken out:
@@ -164,6 +74,127 @@ HWY_INLINE hn::Vec<D> ExpNonPositive(D d, hn::Vec<D> x) {
   const auto em1 = hn::MulAdd(p, hn::Mul(r, r), r);  // e^r - 1
   const auto pow2n = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
   return hn::IfThenZeroElse(hn::Lt(x, hn::Set(d, -87.0f)), hn::MulAdd(em1, pow2n, pow2n));
+}
+// e^x for x <= 0: the float version above, Highway's Exp for doubles.
+template <class D>
+HWY_INLINE hn::Vec<D> ExpNeg(D d, hn::Vec<D> x) {
+  if constexpr (std::is_same_v<hn::TFromD<D>, float>)
+    return ExpNonPositive(d, x);
+  else
+    return hn::Exp(d, x);
+}
+
+// C[MR x NV*L] (+)= A[MR x K] B[K x NV*L]: A(r, k) = a[r * ars + k * acs], B rows ldb apart; C is
+// rows [r0, r0 + MR) x columns [n0, n0 + NV*L) of the tile the epilogue arguments describe. The
+// MR x NV accumulators stay in registers (6 x 2 = 12 of AVX2's 16: enough independent FMA chains
+// to cover the FMA latency on two ports).
+template <int MR, int NV, Epi kEpi, class D, class T = hn::TFromD<D>>
+HWY_INLINE void Tile(D d, int64_t K, const T* HWY_RESTRICT a, int64_t ars, int64_t acs, const T* HWY_RESTRICT b,
+                     int64_t ldb, T* HWY_RESTRICT c, int64_t ldc, const EpiArgs<T>& e, int64_t r0, int64_t n0) {
+  using V = decltype(hn::Zero(d));
+  const int64_t L = int64_t(hn::Lanes(d));
+  V acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = kEpi == Epi::kAdd ? hn::LoadU(d, c + r * ldc + v * L) : hn::Zero(d);
+  for (int64_t k = 0; k < K; ++k) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, b + k * ldb + v * L);
+    const T* ak = a + k * acs;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const V av = hn::Set(d, ak[r * ars]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+    }
+  }
+  if constexpr (kEpi == Epi::kSetScale || kEpi == Epi::kSetScaleMax || kEpi == Epi::kProbs) {
+    const V vs = hn::Set(d, *e.scale);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = hn::Mul(acc[r][v], vs);
+  }
+  if constexpr (kEpi == Epi::kSetScaleMax) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      T* mr = e.mx + (r0 + r) * L;
+      V m = hn::LoadU(d, mr);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) m = hn::Max(m, acc[r][v]);
+      hn::StoreU(m, d, mr);
+    }
+  }
+  if constexpr (kEpi == Epi::kProbs || kEpi == Epi::kDS) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const V vr = hn::Set(d, e.row[r0 + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        if constexpr (kEpi == Epi::kProbs)
+          acc[r][v] = ExpNeg(d, hn::Sub(acc[r][v], vr));
+        else
+          acc[r][v] = hn::Mul(hn::LoadU(d, e.p + (r0 + r) * ldc + n0 + v * L), hn::Sub(acc[r][v], vr));
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) hn::StoreU(acc[r][v], d, c + r * ldc + v * L);
+}
+
+// Rows [r, r + MR) of C[M x N] (+)= A B, N a multiple of the vector width.
+template <int MR, Epi kEpi, class D, class T = hn::TFromD<D>>
+HWY_INLINE void RowPanel(D d, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
+                         int64_t ldc, const EpiArgs<T>& e, int64_t r0) {
+  const int64_t L = int64_t(hn::Lanes(d));
+  int64_t n = 0;
+  for (; n + 2 * L <= N; n += 2 * L) Tile<MR, 2, kEpi>(d, K, a, ars, acs, b + n, ldb, c + n, ldc, e, r0, n);
+  for (; n < N; n += L) Tile<MR, 1, kEpi>(d, K, a, ars, acs, b + n, ldb, c + n, ldc, e, r0, n);
+}
+
+// The row panels of an M-row product: f(r, MR) for panels of 6 rows, then 4, then 1. Callers that
+// give each panel its own width use the same split.
+template <class F>
+HWY_INLINE void ForPanels(int64_t M, const F& f) {
+  int64_t r = 0;
+  for (; r + 6 <= M; r += 6) f(r, std::integral_constant<int, 6>());
+  for (; r + 4 <= M; r += 4) f(r, std::integral_constant<int, 4>());
+  for (; r < M; ++r) f(r, std::integral_constant<int, 1>());
+}
+
+// C[M x N] (+)= A[M x K] B[K x N], N a multiple of the vector width. Optional per-row limits (read
+// at each panel's first row): the panel's columns stop at min(N, nlim[r]) (a multiple of the
+// vector width) and its sums at min(K, klim[r]) terms, for tiles whose later columns or terms are
+// known to be unused or zero.
+template <Epi kEpi, class D, class T = hn::TFromD<D>>
+HWY_NOINLINE void Panels(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
+                         int64_t ldb, T* c, int64_t ldc, const EpiArgs<hn::TFromD<D>>& e = {},
+                         const int64_t* nlim = nullptr, const int64_t* klim = nullptr) {
+  ForPanels(M, [&](int64_t r, auto mr) {
+    const int64_t n = nlim ? std::min(N, nlim[r]) : N, k = klim ? std::min(K, klim[r]) : K;
+    if constexpr (kEpi == Epi::kAdd) {
+      if (k <= 0) return;
+    }
+    RowPanel<decltype(mr)::value, kEpi>(d, n, k, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc, e, r);
+  });
+}
+
+// C[M x N] += A[M x K] B[K x N].
+template <class D, class T = hn::TFromD<D>>
+HWY_INLINE void MM(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
+                   T* c, int64_t ldc) {
+  Panels<Epi::kAdd>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
+}
+// C[M x N] = A[M x K] B[K x N]: the sums start from zero, as zero-filling C and MM() would, without
+// the pass over C.
+template <class D, class T = hn::TFromD<D>>
+HWY_INLINE void MMSet(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
+                      int64_t ldb, T* c, int64_t ldc) {
+  Panels<Epi::kSet>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
 }
 
 template <class T>
@@ -267,6 +298,16 @@ struct Ctx {
     qb1 = hi2 / BM + 1;
   }
 
+  // Whether no mask touches rows [i0, i0 + nq) x key block kb of block bh: the band holds the whole
+  // block, no key runs past S and there is no element-wise mask.
+  bool Unmasked(int64_t bh, int64_t i0, int64_t nq, int64_t kb) const {
+    const int64_t j0 = kb * BN;
+    int64_t lo_first, hi_first, lo_last, hi_last;
+    p.band(bh, i0, lo_first, hi_first);
+    p.band(bh, i0 + nq - 1, lo_last, hi_last);
+    return lo_last <= j0 && hi_first >= j0 + BN - 1 && !p.has_elementwise_mask();
+  }
+
   // Scores of rows [i0, i0 + nq) x keys [j0, j0 + BN) of block bh into s [nq][BN]: scale * q k^T
   // (+ additive mask), -inf where hidden (including the padding keys past S). kt: the packed K^T
   // blocks [nKB][E][BN] of bh's kv head.
@@ -280,19 +321,15 @@ struct Ctx {
     const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
     const T* qb = q + (bh * p.T + i0) * p.E;
     const T* kb_t = kt + kb * p.E * BN;
-    int64_t lo_first, hi_first, lo_last, hi_last;
-    p.band(bh, i0, lo_first, hi_first);
-    p.band(bh, i0 + nq - 1, lo_last, hi_last);
-    const bool inside = lo_last <= j0 && hi_first >= j0 + BN - 1;
     const bool elementwise = p.has_elementwise_mask();
-    if (inside && !elementwise) {
+    if (Unmasked(bh, i0, nq, kb)) {
       if (wid) std::fill(wid, wid + nq, BN);
       if (mx) {
         std::fill(mx, mx + nq * L, -std::numeric_limits<T>::infinity());
-        Panels<Epi::kSetScaleMax>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, &sc, mx);
+        Panels<Epi::kSetScaleMax>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, {&sc, mx});
         return true;
       }
-      Panels<Epi::kSetScale>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, &sc);
+      Panels<Epi::kSetScale>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, {&sc});
       return false;
     }
     // Each row's visible keys end before column end(r) (nondecreasing in r).
@@ -309,7 +346,7 @@ struct Ctx {
           std::fill(wid + r, wid + r + mr, RoundUp<T>(end(r + mr - 1), L));
         });
     }
-    Panels<Epi::kSetScale>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, &sc, nullptr, wid);
+    Panels<Epi::kSetScale>(d, nq, BN, p.E, qb, p.E, 1, kb_t, BN, s, BN, {&sc}, wid);
     const T ninf = -std::numeric_limits<T>::infinity();
     if (!elementwise) {  // band and key lengths only: each row's hidden keys are two ranges
       for (int64_t r = 0; r < nq; ++r) {
@@ -356,12 +393,7 @@ struct Ctx {
     const auto vc = hn::Set(d, c);
     auto acc = hn::Zero(d);
     for (int64_t x = 0; x < w; x += L) {
-      const auto arg = hn::Sub(hn::LoadU(d, s + x), vc);
-      hn::Vec<decltype(d)> e;
-      if constexpr (std::is_same_v<T, float>)
-        e = ExpNonPositive(d, arg);
-      else
-        e = hn::Exp(d, arg);
+      const auto e = ExpNeg(d, hn::Sub(hn::LoadU(d, s + x), vc));
       hn::StoreU(e, d, s + x);
       acc = hn::Add(acc, e);
     }
@@ -376,10 +408,7 @@ struct Ctx {
     for (int64_t x = 0; x < n; x += L) {
       const auto vn = hn::LoadU(d, mn + x);
       const auto arg = hn::IfThenZeroElse(hn::Eq(vn, ninf), hn::Sub(hn::LoadU(d, m + x), vn));
-      if constexpr (std::is_same_v<T, float>)
-        hn::StoreU(ExpNonPositive(d, arg), d, corr + x);
-      else
-        hn::StoreU(hn::Exp(d, arg), d, corr + x);
+      hn::StoreU(ExpNeg(d, arg), d, corr + x);
     }
   }
   // dst[0, n) = f * src[0, n) (dst may be src).
@@ -522,11 +551,9 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
         // the first block sets acc instead of adding to it.
         const T* vb = vp + ((bh / p.group) * p.S + j0) * EvP;
         if (kb == kb0)
-          Panels<Epi::kSet>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, nullptr, nullptr, nullptr,
-                            klim.data());
+          Panels<Epi::kSet>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, {}, nullptr, klim.data());
         else
-          Panels<Epi::kAdd>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, nullptr, nullptr, nullptr,
-                            klim.data());
+          Panels<Epi::kAdd>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, {}, nullptr, klim.data());
       }
       for (int64_t r = 0; r < nq; ++r) {
         const int64_t row = bh * p.T + i0 + r;
@@ -575,10 +602,24 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   // kt, vt: the packed K^T, V^T blocks of bh's kv head; Dh: D of bh's rows.
   auto tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, T* s, T* ds, T* dm, const T* kt, const T* vt,
                    const T* Dh) {
+    T lrow[BM];
     const int64_t j0 = kb * BN;
+    const T* dob = dout + (bh * p.T + i0) * p.Ev;
+    if (!p.has_dropout() && c.Unmasked(bh, i0, nq, kb)) {
+      // P and dS straight from the two products' stores: P = exp(scale q k^T - lse) (lse' = +inf
+      // on a dead row gives 0), dS = P o (dout v^T - D).
+      for (int64_t r = 0; r < nq; ++r) {
+        const T l = lse[bh * p.T + i0 + r];
+        lrow[size_t(r)] = l == -std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::infinity() : l;
+      }
+      Panels<Epi::kProbs>(d, nq, BN, p.E, q + (bh * p.T + i0) * p.E, p.E, 1, kt + kb * p.E * BN, BN, s, BN,
+                          {&c.sc, nullptr, lrow});
+      Panels<Epi::kDS>(d, nq, BN, p.Ev, dob, p.Ev, 1, vt + kb * p.Ev * BN, BN, ds, BN, {nullptr, nullptr, Dh + i0, s});
+      return;
+    }
     c.Scores(bh, i0, nq, kb, q, kt, s);
     c.Probs(bh, i0, nq, lse, s);
-    MMSet(d, nq, BN, p.Ev, dout + (bh * p.T + i0) * p.Ev, p.Ev, 1, vt + kb * p.Ev * BN, BN, ds, BN);
+    MMSet(d, nq, BN, p.Ev, dob, p.Ev, 1, vt + kb * p.Ev * BN, BN, ds, BN);
     for (int64_t r = 0; r < nq; ++r) {
       T* sr = s + r * BN;
       T* dr = ds + r * BN;
