@@ -168,18 +168,20 @@ HWY_INLINE void ForPanels(int64_t M, const F& f) {
 
 // C[M x N] (+)= A[M x K] B[K x N], N a multiple of the vector width. Optional per-row limits (read
 // at each panel's first row): the panel's columns stop at min(N, nlim[r]) (a multiple of the
-// vector width) and its sums at min(K, klim[r]) terms, for tiles whose later columns or terms are
-// known to be unused or zero.
+// vector width) and its sums run over the terms [kbeg[r], min(K, klim[r])), for tiles whose other
+// columns are unused or whose other terms are zero.
 template <Epi kEpi, class D, class T = hn::TFromD<D>>
 HWY_NOINLINE void Panels(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
                          int64_t ldb, T* c, int64_t ldc, const EpiArgs<hn::TFromD<D>>& e = {},
-                         const int64_t* nlim = nullptr, const int64_t* klim = nullptr) {
+                         const int64_t* nlim = nullptr, const int64_t* klim = nullptr, const int64_t* kbeg = nullptr) {
   ForPanels(M, [&](int64_t r, auto mr) {
-    const int64_t n = nlim ? std::min(N, nlim[r]) : N, k = klim ? std::min(K, klim[r]) : K;
+    const int64_t n = nlim ? std::min(N, nlim[r]) : N, k1 = klim ? std::min(K, klim[r]) : K;
+    const int64_t k0 = kbeg ? std::min(kbeg[r], k1) : 0;
     if constexpr (kEpi == Epi::kAdd) {
-      if (k <= 0) return;
+      if (k1 <= k0) return;
     }
-    RowPanel<decltype(mr)::value, kEpi>(d, n, k, a + r * ars, ars, acs, b, ldb, c + r * ldc, ldc, e, r);
+    RowPanel<decltype(mr)::value, kEpi>(d, n, k1 - k0, a + r * ars + k0 * acs, ars, acs, b + k0 * ldb, ldb,
+                                        c + r * ldc, ldc, e, r);
   });
 }
 
@@ -459,14 +461,16 @@ struct Ctx {
     for (int64_t jj = 0; jj < nk; ++jj) x[jj] *= m[jj];
   }
   // Probabilities of the score tile from the saved lse: p = exp(s - lse), 0 on dead rows.
-  void Probs(int64_t bh, int64_t i0, int64_t nq, const T* lse, T* s) const {
+  // (Over columns [0, wid[r]) of each row with wid, as Scores left them.)
+  void Probs(int64_t bh, int64_t i0, int64_t nq, const T* lse, T* s, const int64_t* wid = nullptr) const {
     const T ninf = -std::numeric_limits<T>::infinity();
     for (int64_t r = 0; r < nq; ++r) {
       const T l = lse[bh * p.T + i0 + r];
+      const int64_t w = wid ? wid[r] : BN;
       if (l == ninf)
-        std::fill(s + r * BN, s + r * BN + BN, T(0));
+        std::fill(s + r * BN, s + r * BN + w, T(0));
       else
-        ExpRow(s + r * BN, l, BN);
+        ExpRow(s + r * BN, l, w);
     }
   }
 };
@@ -598,16 +602,28 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   auto dots = [&](int64_t r0, int64_t r1, T* D) {
     for (int64_t r = r0; r < r1; ++r) D[r - r0] = c.Dot(dout + r * p.Ev, out + r * p.Ev, p.Ev);
   };
-  // The tile pair (P m, dS) of rows [i0, i0 + nq) x key block kb: s receives p * m, ds receives dS.
-  // kt, vt: the packed K^T, V^T blocks of bh's kv head; Dh: D of bh's rows.
-  auto tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, T* s, T* ds, T* dm, const T* kt, const T* vt,
-                   const T* Dh) {
-    T lrow[BM];
-    const int64_t j0 = kb * BN;
+  // One thread's tile buffers: P m and dS of one (query block, key block) tile, the dropout
+  // multipliers of a row, and where the tile's rows see only part of the key block (the causal
+  // diagonal, a window edge, the key length): wid[r], the row panel's columns computed (as in the
+  // forward; P and dS are zero from there on), klim[r] = min(wid[r], keys) for dq's sums, and
+  // kbeg[jj], the first row that sees key jj, where dk's and dv's sums start.
+  struct Work {
+    std::vector<T> s = std::vector<T>(size_t(BM * kFlashBlockN)), ds = s, dm = std::vector<T>(size_t(kFlashBlockN));
+    bool partial = false;
+    int64_t wid[BM], klim[BM], kbeg[kFlashBlockN];
+  };
+  // The tile pair (P m, dS) of rows [i0, i0 + nq) x key block kb into w.s and w.ds. kt, vt: the
+  // packed K^T, V^T blocks of bh's kv head; Dh: D of bh's rows.
+  auto tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, Work& w, const T* kt, const T* vt, const T* Dh) {
+    const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
     const T* dob = dout + (bh * p.T + i0) * p.Ev;
+    T* s = w.s.data();
+    T* ds = w.ds.data();
+    w.partial = false;
     if (!p.has_dropout() && c.Unmasked(bh, i0, nq, kb)) {
       // P and dS straight from the two products' stores: P = exp(scale q k^T - lse) (lse' = +inf
       // on a dead row gives 0), dS = P o (dout v^T - D).
+      T lrow[BM];
       for (int64_t r = 0; r < nq; ++r) {
         const T l = lse[bh * p.T + i0 + r];
         lrow[size_t(r)] = l == -std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::infinity() : l;
@@ -617,25 +633,47 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       Panels<Epi::kDS>(d, nq, BN, p.Ev, dob, p.Ev, 1, vt + kb * p.Ev * BN, BN, ds, BN, {nullptr, nullptr, Dh + i0, s});
       return;
     }
-    c.Scores(bh, i0, nq, kb, q, kt, s);
-    c.Probs(bh, i0, nq, lse, s);
-    MMSet(d, nq, BN, p.Ev, dob, p.Ev, 1, vt + kb * p.Ev * BN, BN, ds, BN);
+    c.Scores(bh, i0, nq, kb, q, kt, s, w.wid);
+    c.Probs(bh, i0, nq, lse, s, w.wid);
+    Panels<Epi::kSet>(d, nq, BN, p.Ev, dob, p.Ev, 1, vt + kb * p.Ev * BN, BN, ds, BN, {}, w.wid);
+    w.partial = w.wid[0] < BN;
     for (int64_t r = 0; r < nq; ++r) {
       T* sr = s + r * BN;
       T* dr = ds + r * BN;
+      const int64_t wr = w.wid[r];
       const auto vD = hn::Set(d, Dh[i0 + r]);
-      if (p.has_dropout()) {
-        c.ApplyDrop(bh, i0 + r, j0, dr, dm, BN);  // dP m
-        // dS = p (dP m - D); then s = p m
-        for (int64_t x = 0; x < BN; x += c.L)
-          hn::StoreU(hn::Mul(hn::LoadU(d, sr + x), hn::Sub(hn::LoadU(d, dr + x), vD)), d, dr + x);
-        const int64_t nk = std::min(BN, p.S - j0);
-        for (int64_t jj = 0; jj < nk; ++jj) sr[jj] *= dm[jj];
-      } else {
-        for (int64_t x = 0; x < BN; x += c.L)
-          hn::StoreU(hn::Mul(hn::LoadU(d, sr + x), hn::Sub(hn::LoadU(d, dr + x), vD)), d, dr + x);
+      if (p.has_dropout()) c.ApplyDrop(bh, i0 + r, j0, dr, w.dm.data(), wr);  // dP m
+      // dS = p (dP m - D); then s = p m
+      for (int64_t x = 0; x < wr; x += c.L)
+        hn::StoreU(hn::Mul(hn::LoadU(d, sr + x), hn::Sub(hn::LoadU(d, dr + x), vD)), d, dr + x);
+      if (p.has_dropout())
+        for (int64_t jj = 0, n = std::min(wr, nk); jj < n; ++jj) sr[jj] *= w.dm[size_t(jj)];
+      if (w.partial) {
+        std::fill(sr + wr, sr + BN, T(0));
+        std::fill(dr + wr, dr + BN, T(0));
       }
+      w.klim[r] = std::min(wr, nk);
     }
+    if (w.partial)  // wid never decreases with r
+      for (int64_t jj = 0, r = 0; jj < nk; ++jj) {
+        while (r < nq && w.wid[r] <= jj) ++r;
+        w.kbeg[jj] = r;
+      }
+  };
+  // The tile's products: dv += (P m)^T dout, dk += dS^T q (unscaled) and dq += dS k (unscaled),
+  // over the terms that can be nonzero. row0: the tile's first row of q / dout; kb0: its keys' row
+  // of K.
+  auto add_dv = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* av) {
+    Panels<Epi::kAdd>(d, nk, EvP, nq, w.s.data(), 1, BN, dop + row0 * EvP, EvP, av, EvP, {}, nullptr, nullptr,
+                      w.partial ? w.kbeg : nullptr);
+  };
+  auto add_dk = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* ak) {
+    Panels<Epi::kAdd>(d, nk, EP, nq, w.ds.data(), 1, BN, qp + row0 * EP, EP, ak, EP, {}, nullptr, nullptr,
+                      w.partial ? w.kbeg : nullptr);
+  };
+  auto add_dq = [&](const Work& w, int64_t nq, int64_t nk, int64_t krow, T* acc) {
+    Panels<Epi::kAdd>(d, nq, EP, nk, w.ds.data(), BN, 1, kp + krow * EP, EP, acc, EP, {}, nullptr,
+                      w.partial ? w.klim : nullptr);
   };
   // Which (key block kb, query head bh, query block qb) tiles take part: the rows of qb may see
   // keys of kb (a tile outside this set has P = dS = 0 and would add only zeros).
@@ -667,7 +705,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
     // in place), else in a padded scratch copy.
     const bool in_place = EP == p.E;
     Dynamic(c.BHk, [&](auto next) {
-      std::vector<T> s(size_t(BM * BN)), ds(size_t(BM * BN)), dm(static_cast<size_t>(BN));
+      Work w;
       std::vector<T> ak(size_t(BN * EP)), av(size_t(BN * EvP)), scratch(in_place ? 0 : size_t(p.group * p.T * EP));
       // This head's K^T, V^T blocks (zero past S) and the D of its group's rows.
       std::vector<T> kt(size_t(c.nKB * p.E * BN), T(0)), vt(size_t(c.nKB * p.Ev * BN), T(0));
@@ -691,10 +729,10 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
             for (int64_t qb = qb0; qb < qb1; ++qb) {
               if (!visits(bh, qb, kb)) continue;
               const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0), row0 = bh * p.T + i0;
-              tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data(), kt.data(), vt.data(), D.data() + (bh - bh0) * p.T);
-              MM(d, nk, EvP, nq, s.data(), 1, BN, dop + row0 * EvP, EvP, av.data(), EvP);
-              MM(d, nk, EP, nq, ds.data(), 1, BN, qp + row0 * EP, EP, ak.data(), EP);
-              MM(d, nq, EP, nk, ds.data(), BN, 1, kp + (kvh * p.S + j0) * EP, EP, acc + (row0 - bh0 * p.T) * EP, EP);
+              tiles(bh, i0, nq, kb, w, kt.data(), vt.data(), D.data() + (bh - bh0) * p.T);
+              add_dv(w, nq, nk, row0, av.data());
+              add_dk(w, nq, nk, row0, ak.data());
+              add_dq(w, nq, nk, kvh * p.S + j0, acc + (row0 - bh0 * p.T) * EP);
             }
           write_dkdv(kvh, j0, nk, ak.data(), av.data());
         }
@@ -711,15 +749,16 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   c.PackTransposed(k, c.BHk, p.S, p.E, kt);
   c.PackTransposed(v, c.BHk, p.S, p.Ev, vt);
   parallel_for(0, rows, 1024, [&](int64_t r0, int64_t r1) { dots(r0, r1, D.data() + r0); });
-  auto head_tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, T* s, T* ds, T* dm) {
+  auto head_tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, Work& w) {
     const int64_t kvh = bh / p.group;
-    tiles(bh, i0, nq, kb, s, ds, dm, kt.data() + kvh * c.nKB * p.E * BN, vt.data() + kvh * c.nKB * p.Ev * BN,
+    tiles(bh, i0, nq, kb, w, kt.data() + kvh * c.nKB * p.E * BN, vt.data() + kvh * c.nKB * p.Ev * BN,
           D.data() + bh * p.T);
   };
   // dq per (head, query block).
   const int64_t nq_tasks = p.BH * c.nQB;
   Dynamic(nq_tasks, [&](auto next) {
-    std::vector<T> s(size_t(BM * BN)), ds(size_t(BM * BN)), dm(static_cast<size_t>(BN)), acc(size_t(BM * EP));
+    Work w;
+    std::vector<T> acc(size_t(BM * EP));
     for (int64_t t; (t = next()) < nq_tasks;) {
       int64_t bh, qb;
       QueryTask(t, p.BH, c.nQB, bh, qb);
@@ -732,8 +771,8 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
         int64_t qb0, qb1;  // the same tiles as the per-head schedule
         c.QueryBlocks(j0, nk, qb0, qb1);
         if (qb < qb0 || qb >= qb1) continue;
-        head_tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data());
-        MM(d, nq, EP, nk, ds.data(), BN, 1, kp + ((bh / p.group) * p.S + j0) * EP, EP, acc.data(), EP);
+        head_tiles(bh, i0, nq, kb, w);
+        add_dq(w, nq, nk, (bh / p.group) * p.S + j0, acc.data());
       }
       for (int64_t r = 0; r < nq; ++r) {
         T* o = dq + (bh * p.T + i0 + r) * p.E;
@@ -745,7 +784,8 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   // first (under a causal mask they are seen by the most query blocks).
   const int64_t nk_tasks = c.BHk * c.nKB;
   Dynamic(nk_tasks, [&](auto next) {
-    std::vector<T> s(size_t(BM * BN)), ds(size_t(BM * BN)), dm(static_cast<size_t>(BN)), ak(size_t(BN * EP)), av(size_t(BN * EvP));
+    Work w;
+    std::vector<T> ak(size_t(BN * EP)), av(size_t(BN * EvP));
     for (int64_t t; (t = next()) < nk_tasks;) {
       const int64_t kvh = t % c.BHk, kb = t / c.BHk;
       const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
@@ -757,10 +797,9 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
         for (int64_t qb = qb0; qb < qb1; ++qb) {
           if (!visits(bh, qb, kb)) continue;
           const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
-          head_tiles(bh, i0, nq, kb, s.data(), ds.data(), dm.data());
-          const int64_t row0 = bh * p.T + i0;
-          MM(d, nk, EvP, nq, s.data(), 1, BN, dop + row0 * EvP, EvP, av.data(), EvP);
-          MM(d, nk, EP, nq, ds.data(), 1, BN, qp + row0 * EP, EP, ak.data(), EP);
+          head_tiles(bh, i0, nq, kb, w);
+          add_dv(w, nq, nk, bh * p.T + i0, av.data());
+          add_dk(w, nq, nk, bh * p.T + i0, ak.data());
         }
       write_dkdv(kvh, j0, nk, ak.data(), av.data());
     }
