@@ -490,11 +490,13 @@ void Dynamic(int64_t ntasks, const W& worker) {
   });
 }
 
-// Task t of the forward / dq passes: query block qb of head bh, the last query blocks first (under
-// a causal mask they see the most keys, so the long tasks start first and the short ones fill in).
-HWY_INLINE void QueryTask(int64_t t, int64_t BH, int64_t nQB, int64_t& bh, int64_t& qb) {
-  bh = t % BH;
-  qb = nQB - 1 - t / BH;
+// Task t of the forward / dq passes: query block qb of head bh. Head by head, so that the threads
+// share one head's K and V in the cache at a time (at N = 8192 all heads' packed K and V would not
+// fit in L3), and within a head the last query blocks first (under a causal mask they see the most
+// keys, so the long tasks start first and the short ones fill in).
+HWY_INLINE void QueryTask(int64_t t, int64_t nQB, int64_t& bh, int64_t& qb) {
+  bh = t / nQB;
+  qb = nQB - 1 - t % nQB;
 }
 
 template <class T>
@@ -516,7 +518,7 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
     std::vector<int64_t> wid(static_cast<size_t>(BM)), klim(static_cast<size_t>(BM));
     for (int64_t t; (t = next()) < ntasks;) {
       int64_t bh, qb;
-      QueryTask(t, p.BH, c.nQB, bh, qb);
+      QueryTask(t, c.nQB, bh, qb);
       const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
       std::fill(m.begin(), m.end(), ninf);
       std::fill(l.begin(), l.end(), T(0));
@@ -761,7 +763,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
     std::vector<T> acc(size_t(BM * EP));
     for (int64_t t; (t = next()) < nq_tasks;) {
       int64_t bh, qb;
-      QueryTask(t, p.BH, c.nQB, bh, qb);
+      QueryTask(t, c.nQB, bh, qb);
       const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
       std::fill(acc.begin(), acc.end(), T(0));
       int64_t kb0, kb1;
