@@ -24,6 +24,7 @@
 // down by other processes takes fewer of them; each task owns its outputs, so results do not
 // depend on the thread count.
 #include <atomic>
+#include <memory>
 #include <type_traits>
 
 #undef HWY_TARGET_INCLUDE
@@ -156,14 +157,32 @@ HWY_INLINE void RowPanel(D d, int64_t N, int64_t K, const T* a, int64_t ars, int
   for (; n < N; n += L) Tile<MR, 1, kEpi>(d, K, a, ars, acs, b + n, ldb, c + n, ldc, e, r0, n);
 }
 
-// The row panels of an M-row product: f(r, MR) for panels of 6 rows, then 4, then 1. Callers that
-// give each panel its own width use the same split.
+// The row panels of an M-row product: f(r, MR) for panels of 6 rows while at least 12 rows are
+// left, then the rest in one or two panels of 1-6 rows as even as possible (20 rows: 6, 6, 4, 4),
+// since a panel of fewer rows has fewer independent FMA chains to hide the FMA latency with.
+// Callers that give each panel its own width use the same split.
+template <int MR, class F>
+HWY_INLINE void Panel(int64_t r, const F& f) {
+  f(r, std::integral_constant<int, MR>());
+}
 template <class F>
 HWY_INLINE void ForPanels(int64_t M, const F& f) {
   int64_t r = 0;
-  for (; r + 6 <= M; r += 6) f(r, std::integral_constant<int, 6>());
-  for (; r + 4 <= M; r += 4) f(r, std::integral_constant<int, 4>());
-  for (; r < M; ++r) f(r, std::integral_constant<int, 1>());
+  for (; M - r >= 12; r += 6) Panel<6>(r, f);
+  auto one = [&](int64_t n) {  // a panel of n = 1..6 rows at r
+    switch (n) {
+      case 6: Panel<6>(r, f); break;
+      case 5: Panel<5>(r, f); break;
+      case 4: Panel<4>(r, f); break;
+      case 3: Panel<3>(r, f); break;
+      case 2: Panel<2>(r, f); break;
+      default: Panel<1>(r, f); break;
+    }
+    r += n;
+  };
+  const int64_t rem = M - r;
+  if (rem > 6) one((rem + 1) / 2);
+  if (M > r) one(M - r);
 }
 
 // C[M x N] (+)= A[M x K] B[K x N], N a multiple of the vector width. Optional per-row limits (read
@@ -228,14 +247,15 @@ struct Ctx {
   }
 
   // x [R, n] row-major -> [nblk][n][BN] block-transposed, zero past R (kept blocks: R rows).
-  void PackTransposed(const T* x, int64_t heads, int64_t R, int64_t n, std::vector<T>& out) const {
+  // (Written once each, so not zero-filled first.)
+  void PackTransposed(const T* x, int64_t heads, int64_t R, int64_t n, std::unique_ptr<T[]>& out) const {
     const int64_t nb = (R + BN - 1) / BN;
-    out.assign(size_t(heads * nb * n * BN), T(0));
+    out.reset(new T[size_t(heads * nb * n * BN)]);
     parallel_for(0, heads * nb, 4, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) PackBlock(x + t / nb * R * n, R, n, t % nb, out.data() + t * n * BN);
+      for (int64_t t = t0; t < t1; ++t) PackBlock(x + t / nb * R * n, R, n, t % nb, out.get() + t * n * BN);
     });
   }
-  // Block b of one head's x [R, n] -> o [n][BN] (the padding keys past R stay as o had them).
+  // Block b of one head's x [R, n] -> o [n][BN], zero past R.
   void PackBlock(const T* x, int64_t R, int64_t n, int64_t b, T* o) const {
     const int64_t j0 = b * BN, nk = std::min(BN, R - j0);
     const T* src = x + j0 * n;
@@ -264,6 +284,8 @@ struct Ctx {
 #endif
     for (; jj < nk; ++jj)
       for (int64_t e = 0; e < n; ++e) o[e * BN + jj] = src[jj * n + e];
+    if (nk < BN)
+      for (int64_t e = 0; e < n; ++e) std::fill(o + e * BN + nk, o + e * BN + BN, T(0));
   }
   // x [rows, n] -> rows of np >= n elements, zero-padded; returns x itself when n == np.
   const T* PadRows(const T* x, int64_t rows, int64_t n, int64_t np, std::vector<T>& out) const {
@@ -505,7 +527,8 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
   const int64_t BN = c.BN;
   const auto d = c.d;
   const T ninf = -std::numeric_limits<T>::infinity();
-  std::vector<T> kt, vpad;
+  std::unique_ptr<T[]> kt;
+  std::vector<T> vpad;
   c.PackTransposed(k, c.BHk, p.S, p.E, kt);
   const T* vp = c.PadRows(v, c.BHk * p.S, p.Ev, c.EvP, vpad);
   const int64_t EvP = c.EvP;
@@ -520,14 +543,14 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
       int64_t bh, qb;
       QueryTask(t, c.nQB, bh, qb);
       const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
-      std::fill(m.begin(), m.end(), ninf);
-      std::fill(l.begin(), l.end(), T(0));
+      std::fill(m.begin(), m.begin() + nq, ninf);
+      std::fill(l.begin(), l.begin() + nq * c.L, T(0));
       int64_t kb0, kb1;
       c.KeyBlocks(bh, i0, nq, kb0, kb1);
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
         const bool have_max =
-            c.Scores(bh, i0, nq, kb, q, kt.data() + (bh / p.group) * c.nKB * p.E * BN, s.data(), wid.data(), mx.data());
+            c.Scores(bh, i0, nq, kb, q, kt.get() + (bh / p.group) * c.nKB * p.E * BN, s.data(), wid.data(), mx.data());
         for (int64_t r = 0; r < nq; ++r) {
           const T row_max = have_max ? hn::GetLane(hn::MaxOfLanes(d, hn::LoadU(d, mx.data() + r * c.L)))
                                      : c.MaxRow(s.data() + r * BN, wid[size_t(r)]);
@@ -576,7 +599,7 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
       if (weights) {  // second pass: the dense weights from the final lse
         for (int64_t kb = kb0; kb < kb1; ++kb) {
           const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-          c.Scores(bh, i0, nq, kb, q, kt.data() + (bh / p.group) * c.nKB * p.E * BN, s.data());
+          c.Scores(bh, i0, nq, kb, q, kt.get() + (bh / p.group) * c.nKB * p.E * BN, s.data());
           c.Probs(bh, i0, nq, lse, s.data());
           for (int64_t r = 0; r < nq; ++r) {
             T* sr = s.data() + r * BN;
@@ -710,7 +733,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       Work w;
       std::vector<T> ak(size_t(BN * EP)), av(size_t(BN * EvP)), scratch(in_place ? 0 : size_t(p.group * p.T * EP));
       // This head's K^T, V^T blocks (zero past S) and the D of its group's rows.
-      std::vector<T> kt(size_t(c.nKB * p.E * BN), T(0)), vt(size_t(c.nKB * p.Ev * BN), T(0));
+      std::vector<T> kt(size_t(c.nKB * p.E * BN)), vt(size_t(c.nKB * p.Ev * BN));
       std::vector<T> D(static_cast<size_t>(p.group * p.T));
       for (int64_t kvh; (kvh = next()) < c.BHk;) {
         const int64_t bh0 = kvh * p.group;
@@ -747,13 +770,14 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
     });
     return;
   }
-  std::vector<T> kt, vt, D(static_cast<size_t>(rows));
+  std::unique_ptr<T[]> kt, vt;
+  std::vector<T> D(static_cast<size_t>(rows));
   c.PackTransposed(k, c.BHk, p.S, p.E, kt);
   c.PackTransposed(v, c.BHk, p.S, p.Ev, vt);
   parallel_for(0, rows, 1024, [&](int64_t r0, int64_t r1) { dots(r0, r1, D.data() + r0); });
   auto head_tiles = [&](int64_t bh, int64_t i0, int64_t nq, int64_t kb, Work& w) {
     const int64_t kvh = bh / p.group;
-    tiles(bh, i0, nq, kb, w, kt.data() + kvh * c.nKB * p.E * BN, vt.data() + kvh * c.nKB * p.Ev * BN,
+    tiles(bh, i0, nq, kb, w, kt.get() + kvh * c.nKB * p.E * BN, vt.get() + kvh * c.nKB * p.Ev * BN,
           D.data() + bh * p.T);
   };
   // dq per (head, query block).
