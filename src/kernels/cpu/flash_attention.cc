@@ -323,13 +323,14 @@ struct Ctx {
   }
 
   // Whether no mask touches rows [i0, i0 + nq) x key block kb of block bh: the band holds the whole
-  // block, no key runs past S and there is no element-wise mask.
-  bool Unmasked(int64_t bh, int64_t i0, int64_t nq, int64_t kb) const {
-    const int64_t j0 = kb * BN;
+  // block, no key runs past S (unless padding_ok: for a caller that never reads the padding keys'
+  // columns) and there is no element-wise mask.
+  bool Unmasked(int64_t bh, int64_t i0, int64_t nq, int64_t kb, bool padding_ok = false) const {
+    const int64_t j0 = kb * BN, nk = padding_ok ? std::min(BN, p.S - j0) : BN;
     int64_t lo_first, hi_first, lo_last, hi_last;
     p.band(bh, i0, lo_first, hi_first);
     p.band(bh, i0 + nq - 1, lo_last, hi_last);
-    return lo_last <= j0 && hi_first >= j0 + BN - 1 && !p.has_elementwise_mask();
+    return lo_last <= j0 && hi_first >= j0 + nk - 1 && !p.has_elementwise_mask();
   }
 
   // Scores of rows [i0, i0 + nq) x keys [j0, j0 + BN) of block bh into s [nq][BN]: scale * q k^T
@@ -645,9 +646,11 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
     T* s = w.s.data();
     T* ds = w.ds.data();
     w.partial = false;
-    if (!p.has_dropout() && c.Unmasked(bh, i0, nq, kb)) {
+    if (!p.has_dropout() && c.Unmasked(bh, i0, nq, kb, true)) {
       // P and dS straight from the two products' stores: P = exp(scale q k^T - lse) (lse' = +inf
-      // on a dead row gives 0), dS = P o (dout v^T - D).
+      // on a dead row gives 0), dS = P o (dout v^T - D). The columns of padding keys past S hold
+      // junk here (no mask hides them), but no product reads them: dv and dk have rows for the
+      // block's keys only, dq sums over them only.
       T lrow[BM];
       for (int64_t r = 0; r < nq; ++r) {
         const T l = lse[bh * p.T + i0 + r];
@@ -686,19 +689,32 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       }
   };
   // The tile's products: dv += (P m)^T dout, dk += dS^T q (unscaled) and dq += dS k (unscaled),
-  // over the terms that can be nonzero. row0: the tile's first row of q / dout; kb0: its keys' row
-  // of K.
-  auto add_dv = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* av) {
-    Panels<Epi::kAdd>(d, nk, EvP, nq, w.s.data(), 1, BN, dop + row0 * EvP, EvP, av, EvP, {}, nullptr, nullptr,
-                      w.partial ? w.kbeg : nullptr);
+  // over the terms that can be nonzero; set: = instead of += (the first tile of a sum, which then
+  // needs no zero-filled buffer; the same arithmetic). row0: the tile's first row of q / dout;
+  // krow: its keys' first row of K.
+  auto add_dv = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* av, bool set) {
+    const T* b = dop + row0 * EvP;
+    const int64_t* kbeg = w.partial ? w.kbeg : nullptr;
+    if (set)
+      Panels<Epi::kSet>(d, nk, EvP, nq, w.s.data(), 1, BN, b, EvP, av, EvP, {}, nullptr, nullptr, kbeg);
+    else
+      Panels<Epi::kAdd>(d, nk, EvP, nq, w.s.data(), 1, BN, b, EvP, av, EvP, {}, nullptr, nullptr, kbeg);
   };
-  auto add_dk = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* ak) {
-    Panels<Epi::kAdd>(d, nk, EP, nq, w.ds.data(), 1, BN, qp + row0 * EP, EP, ak, EP, {}, nullptr, nullptr,
-                      w.partial ? w.kbeg : nullptr);
+  auto add_dk = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* ak, bool set) {
+    const T* b = qp + row0 * EP;
+    const int64_t* kbeg = w.partial ? w.kbeg : nullptr;
+    if (set)
+      Panels<Epi::kSet>(d, nk, EP, nq, w.ds.data(), 1, BN, b, EP, ak, EP, {}, nullptr, nullptr, kbeg);
+    else
+      Panels<Epi::kAdd>(d, nk, EP, nq, w.ds.data(), 1, BN, b, EP, ak, EP, {}, nullptr, nullptr, kbeg);
   };
-  auto add_dq = [&](const Work& w, int64_t nq, int64_t nk, int64_t krow, T* acc) {
-    Panels<Epi::kAdd>(d, nq, EP, nk, w.ds.data(), BN, 1, kp + krow * EP, EP, acc, EP, {}, nullptr,
-                      w.partial ? w.klim : nullptr);
+  auto add_dq = [&](const Work& w, int64_t nq, int64_t nk, int64_t krow, T* acc, bool set) {
+    const T* b = kp + krow * EP;
+    const int64_t* klim = w.partial ? w.klim : nullptr;
+    if (set)
+      Panels<Epi::kSet>(d, nq, EP, nk, w.ds.data(), BN, 1, b, EP, acc, EP, {}, nullptr, klim);
+    else
+      Panels<Epi::kAdd>(d, nq, EP, nk, w.ds.data(), BN, 1, b, EP, acc, EP, {}, nullptr, klim);
   };
   // Which (key block kb, query head bh, query block qb) tiles take part: the rows of qb may see
   // keys of kb (a tile outside this set has P = dS = 0 and would add only zeros).
@@ -707,11 +723,23 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
     c.KeyBlocks(bh, qb * BM, std::min(BM, p.T - qb * BM), kb0, kb1);
     return kb >= kb0 && kb < kb1;
   };
-  auto write_dkdv = [&](int64_t kvh, int64_t j0, int64_t nk, const T* ak, const T* av) {
+  // dk and dv of a key block accumulate in dk and dv themselves when their rows are whole vectors,
+  // else in padded scratch rows (ak, av).
+  const bool k_in_place = EP == p.E, v_in_place = EvP == p.Ev;
+  auto dk_sum = [&](int64_t kvh, int64_t j0, std::vector<T>& ak) { return k_in_place ? dk + (kvh * p.S + j0) * p.E : ak.data(); };
+  auto dv_sum = [&](int64_t kvh, int64_t j0, std::vector<T>& av) { return v_in_place ? dv + (kvh * p.S + j0) * p.Ev : av.data(); };
+  // The final dk = scale * sum and dv of keys [j0, j0 + nk) of kv head kvh (zero when no tile
+  // added to them: any = false).
+  auto write_dkdv = [&](int64_t kvh, int64_t j0, int64_t nk, const T* ak, const T* av, bool any) {
     for (int64_t jj = 0; jj < nk; ++jj) {
       const int64_t row = kvh * p.S + j0 + jj;
+      if (!any) {
+        std::fill(dk + row * p.E, dk + row * p.E + p.E, T(0));
+        std::fill(dv + row * p.Ev, dv + row * p.Ev + p.Ev, T(0));
+        continue;
+      }
       c.ScaleTo(dk + row * p.E, ak + jj * EP, p.E, c.sc);
-      std::copy(av + jj * EvP, av + jj * EvP + p.Ev, dv + row * p.Ev);
+      if (!v_in_place) std::copy(av + jj * EvP, av + jj * EvP + p.Ev, dv + row * p.Ev);
     }
   };
   // Two schedules with the same arithmetic: every dq, dk and dv element receives the same tile
@@ -735,6 +763,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       // This head's K^T, V^T blocks (zero past S) and the D of its group's rows.
       std::vector<T> kt(size_t(c.nKB * p.E * BN)), vt(size_t(c.nKB * p.Ev * BN));
       std::vector<T> D(static_cast<size_t>(p.group * p.T));
+      std::vector<uint8_t> started(size_t(p.group * c.nQB));
       for (int64_t kvh; (kvh = next()) < c.BHk;) {
         const int64_t bh0 = kvh * p.group;
         for (int64_t kb = 0; kb < c.nKB; ++kb) {
@@ -743,11 +772,12 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
         }
         dots(bh0 * p.T, (bh0 + p.group) * p.T, D.data());
         T* acc = in_place ? dq + bh0 * p.T * p.E : scratch.data();  // [group * T][EP]
-        std::fill(acc, acc + p.group * p.T * EP, T(0));
+        std::fill(started.begin(), started.end(), 0);  // which query blocks' dq sums have begun
         for (int64_t kb = 0; kb < c.nKB; ++kb) {
           const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-          std::fill(ak.begin(), ak.end(), T(0));
-          std::fill(av.begin(), av.end(), T(0));
+          T* aks = dk_sum(kvh, j0, ak);
+          T* avs = dv_sum(kvh, j0, av);
+          bool any = false;
           int64_t qb0, qb1;
           c.QueryBlocks(j0, nk, qb0, qb1);
           for (int64_t bh = bh0; bh < bh0 + p.group; ++bh)
@@ -755,16 +785,21 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
               if (!visits(bh, qb, kb)) continue;
               const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0), row0 = bh * p.T + i0;
               tiles(bh, i0, nq, kb, w, kt.data(), vt.data(), D.data() + (bh - bh0) * p.T);
-              add_dv(w, nq, nk, row0, av.data());
-              add_dk(w, nq, nk, row0, ak.data());
-              add_dq(w, nq, nk, kvh * p.S + j0, acc + (row0 - bh0 * p.T) * EP);
+              add_dv(w, nq, nk, row0, avs, !any);
+              add_dk(w, nq, nk, row0, aks, !any);
+              any = true;
+              uint8_t& st = started[size_t((bh - bh0) * c.nQB + qb)];
+              add_dq(w, nq, nk, kvh * p.S + j0, acc + (row0 - bh0 * p.T) * EP, !st);
+              st = 1;
             }
-          write_dkdv(kvh, j0, nk, ak.data(), av.data());
+          write_dkdv(kvh, j0, nk, aks, avs, any);
         }
         for (int64_t r = 0; r < p.group * p.T; ++r) {
           T* o = dq + (bh0 * p.T + r) * p.E;
-          const T* a = acc + r * EP;
-          c.ScaleTo(o, a, p.E, c.sc);
+          if (!started[size_t(r / p.T * c.nQB + r % p.T / BM)])
+            std::fill(o, o + p.E, T(0));
+          else
+            c.ScaleTo(o, acc + r * EP, p.E, c.sc);
         }
       }
     });
@@ -789,7 +824,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
       int64_t bh, qb;
       QueryTask(t, c.nQB, bh, qb);
       const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
-      std::fill(acc.begin(), acc.end(), T(0));
+      bool any = false;
       int64_t kb0, kb1;
       c.KeyBlocks(bh, i0, nq, kb0, kb1);
       for (int64_t kb = kb0; kb < kb1; ++kb) {
@@ -798,11 +833,15 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
         c.QueryBlocks(j0, nk, qb0, qb1);
         if (qb < qb0 || qb >= qb1) continue;
         head_tiles(bh, i0, nq, kb, w);
-        add_dq(w, nq, nk, (bh / p.group) * p.S + j0, acc.data());
+        add_dq(w, nq, nk, (bh / p.group) * p.S + j0, acc.data(), !any);
+        any = true;
       }
       for (int64_t r = 0; r < nq; ++r) {
         T* o = dq + (bh * p.T + i0 + r) * p.E;
-        c.ScaleTo(o, acc.data() + r * EP, p.E, c.sc);
+        if (any)
+          c.ScaleTo(o, acc.data() + r * EP, p.E, c.sc);
+        else
+          std::fill(o, o + p.E, T(0));
       }
     }
   });
@@ -815,8 +854,9 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
     for (int64_t t; (t = next()) < nk_tasks;) {
       const int64_t kvh = t % c.BHk, kb = t / c.BHk;
       const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
-      std::fill(ak.begin(), ak.end(), T(0));
-      std::fill(av.begin(), av.end(), T(0));
+      T* aks = dk_sum(kvh, j0, ak);
+      T* avs = dv_sum(kvh, j0, av);
+      bool any = false;
       int64_t qb0, qb1;
       c.QueryBlocks(j0, nk, qb0, qb1);
       for (int64_t bh = kvh * p.group; bh < (kvh + 1) * p.group; ++bh)
@@ -824,10 +864,11 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
           if (!visits(bh, qb, kb)) continue;
           const int64_t i0 = qb * BM, nq = std::min(BM, p.T - i0);
           head_tiles(bh, i0, nq, kb, w);
-          add_dv(w, nq, nk, bh * p.T + i0, av.data());
-          add_dk(w, nq, nk, bh * p.T + i0, ak.data());
+          add_dv(w, nq, nk, bh * p.T + i0, avs, !any);
+          add_dk(w, nq, nk, bh * p.T + i0, aks, !any);
+          any = true;
         }
-      write_dkdv(kvh, j0, nk, ak.data(), av.data());
+      write_dkdv(kvh, j0, nk, aks, avs, any);
     }
   });
 }
