@@ -284,8 +284,8 @@ struct Ctx {
 #endif
     for (; jj < nk; ++jj)
       for (int64_t e = 0; e < n; ++e) o[e * BN + jj] = src[jj * n + e];
-    if (nk < BN)
-      for (int64_t e = 0; e < n; ++e) std::fill(o + e * BN + nk, o + e * BN + BN, T(0));
+    for (int64_t e = 0; e < n; ++e)  // (a loop, not a memset call per row: a few keys each)
+      for (int64_t j = nk; j < BN; ++j) o[e * BN + j] = T(0);
   }
   // x [rows, n] -> rows of np >= n elements, zero-padded; returns x itself when n == np.
   const T* PadRows(const T* x, int64_t rows, int64_t n, int64_t np, std::vector<T>& out) const {
