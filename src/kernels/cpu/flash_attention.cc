@@ -204,6 +204,15 @@ HWY_NOINLINE void Panels(D d, int64_t M, int64_t N, int64_t K, const T* a, int64
   });
 }
 
+// Panels with C = A B for the first product of a sum (set), C += A B after it.
+template <class D, class... A>
+HWY_INLINE void SetOrAdd(bool set, D d, const A&... args) {
+  if (set)
+    Panels<Epi::kSet>(d, args...);
+  else
+    Panels<Epi::kAdd>(d, args...);
+}
+
 // C[M x N] += A[M x K] B[K x N].
 template <class D, class T = hn::TFromD<D>>
 HWY_INLINE void MM(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
@@ -579,11 +588,8 @@ void ForwardT(const FlashDims& p, const T* q, const T* k, const T* v, double sca
         }
         // Each row panel sums only the keys its widest row sees (the rest of its tile is unset);
         // the first block sets acc instead of adding to it.
-        const T* vb = vp + ((bh / p.group) * p.S + j0) * EvP;
-        if (kb == kb0)
-          Panels<Epi::kSet>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, {}, nullptr, klim.data());
-        else
-          Panels<Epi::kAdd>(d, nq, EvP, nk, s.data(), BN, 1, vb, EvP, acc.data(), EvP, {}, nullptr, klim.data());
+        SetOrAdd(kb == kb0, d, nq, EvP, nk, s.data(), BN, int64_t(1), vp + ((bh / p.group) * p.S + j0) * EvP, EvP,
+                 acc.data(), EvP, EpiArgs<T>{}, nullptr, klim.data());
       }
       for (int64_t r = 0; r < nq; ++r) {
         const int64_t row = bh * p.T + i0 + r;
@@ -693,28 +699,16 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   // needs no zero-filled buffer; the same arithmetic). row0: the tile's first row of q / dout;
   // krow: its keys' first row of K.
   auto add_dv = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* av, bool set) {
-    const T* b = dop + row0 * EvP;
-    const int64_t* kbeg = w.partial ? w.kbeg : nullptr;
-    if (set)
-      Panels<Epi::kSet>(d, nk, EvP, nq, w.s.data(), 1, BN, b, EvP, av, EvP, {}, nullptr, nullptr, kbeg);
-    else
-      Panels<Epi::kAdd>(d, nk, EvP, nq, w.s.data(), 1, BN, b, EvP, av, EvP, {}, nullptr, nullptr, kbeg);
+    SetOrAdd(set, d, nk, EvP, nq, w.s.data(), int64_t(1), BN, dop + row0 * EvP, EvP, av, EvP, EpiArgs<T>{},
+             nullptr, nullptr, w.partial ? w.kbeg : nullptr);
   };
   auto add_dk = [&](const Work& w, int64_t nq, int64_t nk, int64_t row0, T* ak, bool set) {
-    const T* b = qp + row0 * EP;
-    const int64_t* kbeg = w.partial ? w.kbeg : nullptr;
-    if (set)
-      Panels<Epi::kSet>(d, nk, EP, nq, w.ds.data(), 1, BN, b, EP, ak, EP, {}, nullptr, nullptr, kbeg);
-    else
-      Panels<Epi::kAdd>(d, nk, EP, nq, w.ds.data(), 1, BN, b, EP, ak, EP, {}, nullptr, nullptr, kbeg);
+    SetOrAdd(set, d, nk, EP, nq, w.ds.data(), int64_t(1), BN, qp + row0 * EP, EP, ak, EP, EpiArgs<T>{}, nullptr,
+             nullptr, w.partial ? w.kbeg : nullptr);
   };
   auto add_dq = [&](const Work& w, int64_t nq, int64_t nk, int64_t krow, T* acc, bool set) {
-    const T* b = kp + krow * EP;
-    const int64_t* klim = w.partial ? w.klim : nullptr;
-    if (set)
-      Panels<Epi::kSet>(d, nq, EP, nk, w.ds.data(), BN, 1, b, EP, acc, EP, {}, nullptr, klim);
-    else
-      Panels<Epi::kAdd>(d, nq, EP, nk, w.ds.data(), BN, 1, b, EP, acc, EP, {}, nullptr, klim);
+    SetOrAdd(set, d, nq, EP, nk, w.ds.data(), BN, int64_t(1), kp + krow * EP, EP, acc, EP, EpiArgs<T>{}, nullptr,
+             w.partial ? w.klim : nullptr);
   };
   // Which (key block kb, query head bh, query block qb) tiles take part: the rows of qb may see
   // keys of kb (a tile outside this set has P = dS = 0 and would add only zeros).
