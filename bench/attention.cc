@@ -18,6 +18,11 @@
 // emptied: every allocation of the call, attn's tensors and the kernels' scratch alike
 // (tensor_peak_mib: attn's allocator alone, which does not see the kernels' scratch).
 //
+// After each size's cases, the fused forward's causal / non-causal time ratio measured with the two
+// interleaved (one repetition of each in turn, the median of the per-pair ratios):
+//   {"impl": "fused_causal_ratio", "n", "ratio", "pairs"}
+// Taken one after the other, the two medians can straddle a change in the machine's load.
+//
 // --mha only: instead, nn::MultiheadAttention forward at E = 512, H = 8, B = 8, N = 128 (run_mha).
 //
 // Usage: bench_attention [--sizes 128,256,...] [--reps 5] [--min-time 0.2] [--threads 2]
@@ -183,6 +188,25 @@ void run_case(const Case& c, int reps, double min_time, bool memory_only) {
   std::fflush(stdout);
 }
 
+// The fused forward's causal / non-causal time ratio at N, from interleaved repetitions.
+void run_causal_ratio(int64_t N, int reps, double min_time) {
+  const int64_t B = 1, H = 8, d = 64;
+  Generator g(1);
+  Tensor q = randn({B, H, N, d}, kFloat32, &g), k = randn({B, H, N, d}, kFloat32, &g),
+         v = randn({B, H, N, d}, kFloat32, &g);
+  auto plain = make_call({"fused", N, false, false}, q, k, v, Tensor());
+  auto causal = make_call({"fused", N, true, false}, q, k, v, Tensor());
+  std::vector<double> ratios;
+  for (int r = 0; r < reps; ++r) {
+    const double a = median_time(plain, 1, min_time), b = median_time(causal, 1, min_time);
+    ratios.push_back(b / a);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  std::printf("{\"impl\": \"fused_causal_ratio\", \"n\": %lld, \"ratio\": %.4f, \"pairs\": %d}\n", (long long)N,
+              ratios[ratios.size() / 2], reps);
+  std::fflush(stdout);
+}
+
 // nn::MultiheadAttention forward (self-attention, batch_first, evaluation mode, no gradients) at
 // E = 512, H = 8, B = 8, N = 128, with and without the averaged weights, under the fused and the
 // composed sdpa backends. GFLOP/s count the four projections (8 B N E^2) and the attention
@@ -269,6 +293,7 @@ int main(int argc, char** argv) {
     for (bool causal : {false, true})
       for (bool backward : {false, true})
         for (const auto& impl : impls) run_case({impl, n, causal, backward}, reps, min_time, false);
+    if (std::find(impls.begin(), impls.end(), "fused") != impls.end()) run_causal_ratio(n, reps, min_time);
   }
   print_sgemm(reps);
   return 0;

@@ -212,6 +212,10 @@ def main():
                 cells += [fmt_ratio(c and c["median_ms"], f["median_ms"]), fmt_ratio(t and t["median_ms"], f["median_ms"]),
                           fmt_ratio(c and c["cpu_ms"], f["cpu_ms"]), fmt_ratio(t and t["cpu_ms"], f["cpu_ms"])]
                 print("| " + " | ".join(cells) + " |")
+    ratios = [r for r in rows if r["impl"] == "fused_causal_ratio"]
+    if ratios:
+        print("\nfused forward, causal / non-causal time, the two interleaved (median of per-pair ratios): "
+              + ", ".join(f"N = {r['n']}: {r['ratio']:.2f}" for r in ratios))
     if mem:
         print(f"\nfused forward, N = {mem['n']}: {mem['median_ms'] / 1e3:.2f} s, peak extra memory "
               f"{mem['peak_extra_mib']:.1f} MiB (output {mem['n'] * 8 * 64 * 4 / 2**20:.0f} MiB of it)")
