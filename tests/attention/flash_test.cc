@@ -287,13 +287,15 @@ TEST(FlashAttention, FastMatchesReferenceOnDiagonalBlocks) {
     int64_t left;
     bool lens;
   };
-  for (const Case& c : {Case{130, 130, CausalAlign::TopLeft, -1, false}, Case{70, 200, CausalAlign::BottomRight, -1, false},
-                        Case{200, 70, CausalAlign::TopLeft, -1, true}, Case{200, 70, CausalAlign::BottomRight, -1, false},
-                        Case{1, 65, CausalAlign::BottomRight, -1, false}, Case{150, 150, CausalAlign::TopLeft, 40, true},
-                        Case{64, 64, CausalAlign::TopLeft, -1, false}}) {
+  const CausalAlign tl = CausalAlign::TopLeft, br = CausalAlign::BottomRight;
+  for (const Case& c : {Case{130, 130, tl, -1, false}, Case{70, 200, br, -1, false}, Case{200, 70, tl, -1, true},
+                        Case{200, 70, br, -1, false}, Case{1, 65, br, -1, false}, Case{150, 150, tl, 40, true},
+                        Case{64, 64, tl, -1, false}}) {
     SCOPED_TRACE("T = " + std::to_string(c.T) + ", S = " + std::to_string(c.S));
-    Tensor q = testing::misaligned_randn({2, c.T, 64}, kFloat32, 1), k = testing::misaligned_randn({2, c.S, 64}, kFloat32, 2),
-           v = testing::misaligned_randn({2, c.S, 24}, kFloat32, 3), gout = testing::misaligned_randn({2, c.T, 24}, kFloat32, 4);
+    Tensor q = testing::misaligned_randn({2, c.T, 64}, kFloat32, 1),
+           k = testing::misaligned_randn({2, c.S, 64}, kFloat32, 2),
+           v = testing::misaligned_randn({2, c.S, 24}, kFloat32, 3),
+           gout = testing::misaligned_randn({2, c.T, 24}, kFloat32, 4);
     FlashOptions o;
     o.is_causal = c.left < 0, o.align = c.align, o.need_weights = true;
     if (c.left >= 0) o.window_left = c.left, o.window_right = 0;

@@ -3,7 +3,7 @@
 //
 // Work is split into tiles of kFlashBlockM query rows x kFlashBlockN keys (fewer keys when the
 // whole key sequence is shorter). Every product of two tiles (Q K^T, P V, dO V^T, dS K, P^T dO,
-// dS^T Q) is one small GEMM, MM() below: a register tile of 6 rows x 2 vectors of columns, fed by
+// dS^T Q) is one small GEMM, Panels() below: a register tile of 6 rows x 2 vectors of columns, fed by
 // broadcasting one element of A and FMA-ing it into a row of B. A is read one scalar at a time,
 // so any strides work (a transposed tile costs nothing); B's rows must be whole vectors, so K and
 // V are packed into block-transposed [E][kFlashBlockN] tiles (zero-padded past S; once per call,
@@ -213,20 +213,6 @@ HWY_INLINE void SetOrAdd(bool set, D d, const A&... args) {
     Panels<Epi::kAdd>(d, args...);
 }
 
-// C[M x N] += A[M x K] B[K x N].
-template <class D, class T = hn::TFromD<D>>
-HWY_INLINE void MM(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
-                   T* c, int64_t ldc) {
-  Panels<Epi::kAdd>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
-}
-// C[M x N] = A[M x K] B[K x N]: the sums start from zero, as zero-filling C and MM() would, without
-// the pass over C.
-template <class D, class T = hn::TFromD<D>>
-HWY_INLINE void MMSet(D d, int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b,
-                      int64_t ldb, T* c, int64_t ldc) {
-  Panels<Epi::kSet>(d, M, N, K, a, ars, acs, b, ldb, c, ldc);
-}
-
 template <class T>
 int64_t RoundUp(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
@@ -348,7 +334,7 @@ struct Ctx {
   // With wid (the forward), only the columns a row panel can see are computed: wid[r] receives the
   // width of row r's panel (its last row's last visible key, rounded up to whole vectors, the same
   // for every row of the panel), and columns from wid[r] on are left as they were. On a block the
-  // causal diagonal cuts this is about half of the tile. With mx (one vector per row), a block no
+  // causal diagonal cuts this is about 0.6 of the tile. With mx (one vector per row), a block no
   // mask touches also gets its row maxima from the product's stores; returns whether it did.
   bool Scores(int64_t bh, int64_t i0, int64_t nq, int64_t kb, const T* q, const T* kt, T* s, int64_t* wid = nullptr,
               T* mx = nullptr) const {
@@ -719,9 +705,13 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   };
   // dk and dv of a key block accumulate in dk and dv themselves when their rows are whole vectors,
   // else in padded scratch rows (ak, av).
-  const bool k_in_place = EP == p.E, v_in_place = EvP == p.Ev;
-  auto dk_sum = [&](int64_t kvh, int64_t j0, std::vector<T>& ak) { return k_in_place ? dk + (kvh * p.S + j0) * p.E : ak.data(); };
-  auto dv_sum = [&](int64_t kvh, int64_t j0, std::vector<T>& av) { return v_in_place ? dv + (kvh * p.S + j0) * p.Ev : av.data(); };
+  const bool e_in_place = EP == p.E, v_in_place = EvP == p.Ev;
+  auto dk_sum = [&](int64_t kvh, int64_t j0, std::vector<T>& ak) {
+    return e_in_place ? dk + (kvh * p.S + j0) * p.E : ak.data();
+  };
+  auto dv_sum = [&](int64_t kvh, int64_t j0, std::vector<T>& av) {
+    return v_in_place ? dv + (kvh * p.S + j0) * p.Ev : av.data();
+  };
   // The final dk = scale * sum and dv of keys [j0, j0 + nk) of kv head kvh (zero when no tile
   // added to them: any = false).
   auto write_dkdv = [&](int64_t kvh, int64_t j0, int64_t nk, const T* ak, const T* av, bool any) {
@@ -750,10 +740,9 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
   if (per_head) {
     // dq is accumulated over key blocks in dq itself when its rows are whole vectors (then scaled
     // in place), else in a padded scratch copy.
-    const bool in_place = EP == p.E;
     Dynamic(c.BHk, [&](auto next) {
       Work w;
-      std::vector<T> ak(size_t(BN * EP)), av(size_t(BN * EvP)), scratch(in_place ? 0 : size_t(p.group * p.T * EP));
+      std::vector<T> ak(size_t(BN * EP)), av(size_t(BN * EvP)), scratch(e_in_place ? 0 : size_t(p.group * p.T * EP));
       // This head's K^T, V^T blocks (zero past S) and the D of its group's rows.
       std::vector<T> kt(size_t(c.nKB * p.E * BN)), vt(size_t(c.nKB * p.Ev * BN));
       std::vector<T> D(static_cast<size_t>(p.group * p.T));
@@ -765,7 +754,7 @@ void BackwardT(const FlashDims& p, const T* q, const T* k, const T* v, const T* 
           c.PackBlock(v + kvh * p.S * p.Ev, p.S, p.Ev, kb, vt.data() + kb * p.Ev * BN);
         }
         dots(bh0 * p.T, (bh0 + p.group) * p.T, D.data());
-        T* acc = in_place ? dq + bh0 * p.T * p.E : scratch.data();  // [group * T][EP]
+        T* acc = e_in_place ? dq + bh0 * p.T * p.E : scratch.data();  // [group * T][EP]
         std::fill(started.begin(), started.end(), 0);  // which query blocks' dq sums have begun
         for (int64_t kb = 0; kb < c.nKB; ++kb) {
           const int64_t j0 = kb * BN, nk = std::min(BN, p.S - j0);
