@@ -156,12 +156,21 @@ void malloc_for_timing() {
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
+// The benchmark's q, k, v and output gradient at N: [B = 1, H = 8, N, d = 64], the same for every case.
+constexpr int64_t kB = 1, kH = 8, kD = 64;
+struct Inputs {
+  Tensor q, k, v, gout;
+  explicit Inputs(int64_t N) {
+    Generator g(1);
+    q = randn({kB, kH, N, kD}, kFloat32, &g), k = randn({kB, kH, N, kD}, kFloat32, &g);
+    v = randn({kB, kH, N, kD}, kFloat32, &g), gout = randn({kB, kH, N, kD}, kFloat32, &g);
+  }
+};
+
 void run_case(const Case& c, int reps, double min_time, bool memory_only) {
-  const int64_t B = 1, H = 8, d = 64, N = c.n;
-  Generator g(1);
-  Tensor q = randn({B, H, N, d}, kFloat32, &g), k = randn({B, H, N, d}, kFloat32, &g),
-         v = randn({B, H, N, d}, kFloat32, &g), gout = randn({B, H, N, d}, kFloat32, &g);
-  auto call = make_call(c, q, k, v, gout);
+  const int64_t B = kB, H = kH, d = kD, N = c.n;
+  const Inputs in(N);
+  auto call = make_call(c, in.q, in.k, in.v, in.gout);
   // Memory: one call from an empty allocator cache.
   empty_cache();
   malloc_for_memory();
@@ -190,12 +199,9 @@ void run_case(const Case& c, int reps, double min_time, bool memory_only) {
 
 // The fused forward's causal / non-causal time ratio at N, from interleaved repetitions.
 void run_causal_ratio(int64_t N, int reps, double min_time) {
-  const int64_t B = 1, H = 8, d = 64;
-  Generator g(1);
-  Tensor q = randn({B, H, N, d}, kFloat32, &g), k = randn({B, H, N, d}, kFloat32, &g),
-         v = randn({B, H, N, d}, kFloat32, &g);
-  auto plain = make_call({"fused", N, false, false}, q, k, v, Tensor());
-  auto causal = make_call({"fused", N, true, false}, q, k, v, Tensor());
+  const Inputs in(N);
+  auto plain = make_call({"fused", N, false, false}, in.q, in.k, in.v, in.gout);
+  auto causal = make_call({"fused", N, true, false}, in.q, in.k, in.v, in.gout);
   std::vector<double> ratios;
   for (int r = 0; r < reps; ++r) {
     const double a = median_time(plain, 1, min_time), b = median_time(causal, 1, min_time);

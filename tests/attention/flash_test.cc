@@ -278,8 +278,8 @@ TEST(FlashAttention, FastMatchesReferenceMisaligned) {
 }
 
 TEST(FlashAttention, FastMatchesReferenceOnDiagonalBlocks) {
-  // Blocks the causal diagonal or a window edge cuts: the fast forward computes only the columns
-  // each row panel can see there. Lengths around and off the 64-wide tiles, both alignments, a
+  // Blocks the causal diagonal or a window edge cuts: the fast forward and backward compute only
+  // the columns each row panel can see there. Lengths around and off the 64-wide tiles, both alignments, a
   // window, key lengths, and weights (the second pass computes whole tiles).
   struct Case {
     int64_t T, S;
