@@ -17,6 +17,7 @@ from ._attn import (  # noqa: F401
     Tensor,
     allocator_stats,
     bernoulli,
+    cpu_capability,
     default_generator,
     dtype,
     empty_cache,

@@ -356,6 +356,7 @@ such as attn.zeros / attn.randn. t.numpy() is a zero-copy numpy view.)doc");
   m.def("get_num_threads", &get_num_threads);
   m.def("use_reference_kernels", &use_reference_kernels);
   m.def("set_use_reference_kernels", &set_use_reference_kernels, py::arg("on"));
+  m.def("cpu_capability", &cpu_capability);
   m.def("empty_cache", &empty_cache);
   m.def("allocator_stats", [] {
     AllocatorStats s = allocator_stats();

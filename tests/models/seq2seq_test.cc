@@ -396,7 +396,9 @@ void check_beam_hypotheses(Seq2Seq& m, const Tensor& src, const Tensor& lens, in
       for (int64_t i = 0; i < n; ++i) expected += lp.select(0, 0).select(0, i).select(0, h.tokens[size_t(i)]).item();
       EXPECT_NEAR(h.log_prob, expected, 1e-4) << "row " << b;  // f32 log-probs summed over <= 9 steps
       ASSERT_TRUE(h.attention.defined());
-      EXPECT_TRUE(all_close(h.attention, m.last_attention().select(0, 0), 1e-6)) << "row " << b;
+      // f32 weights after <= 9 recurrent steps computed as one batch of beams vs one sequence (a
+      // mixed-up row would be off by ~0.1): measured up to 1.3e-6 on SIMD targets without FMA.
+      EXPECT_TRUE(all_close(h.attention, m.last_attention().select(0, 0), 1e-5)) << "row " << b;
     }
   }
 }

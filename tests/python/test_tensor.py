@@ -386,6 +386,11 @@ def test_attn_errors_reach_python_with_their_message():
         attn.ones(2, dtype=attn.int64).requires_grad_()
 
 
+def test_cpu_capability_names_the_simd_build():
+    # (Its agreement with cpuid and ATTN_CPU_CAPABILITY is tested in C++, tests/kernels/config_test.cc.)
+    assert attn.cpu_capability() in ("avx512", "avx2", "sse4", "scalar")
+
+
 def test_threads_setting():
     attn.set_num_threads(1)
     assert attn.get_num_threads() == 1
