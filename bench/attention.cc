@@ -7,7 +7,8 @@
 //
 // Output: one JSON object per line:
 //   {"impl": "fused"|"composed", "n", "causal", "pass": "fwd"|"fwdbwd", "median_ms", "gflops",
-//    "cpu_ms", "peak_extra_mib"}   and   {"impl": "sgemm", "gflops", "cpu_gflops"} (before every size)
+//    "cpu_ms", "peak_extra_mib"}   and   {"impl": "sgemm", "gflops", "cpu_gflops", "attn_simd"} (before
+//    every size)
 // Times are wall-clock medians over --reps repetitions, each of at least --min-time seconds;
 // cpu_ms is the median CPU time per call of all threads together (less sensitive than wall time
 // to other processes on a shared machine: it counts only the cycles this process got).
@@ -102,19 +103,20 @@ double median_time(const std::function<void()>& fn, int reps, double min_time, d
   return per_call[per_call.size() / 2];
 }
 
-// Raw cblas_sgemm 1024^3: prints {"impl": "sgemm", "gflops", "cpu_gflops"} (cpu_gflops: per
-// second of CPU time of all threads together).
+// Raw cblas_sgemm 1024^3: prints {"impl": "sgemm", "gflops", "cpu_gflops", "attn_simd"} (cpu_gflops:
+// per second of CPU time of all threads together; attn_simd: the SIMD build attn's own kernels run,
+// attn::cpu_capability()).
 void print_sgemm(int reps) {
   const int n = 1024;
   std::vector<float> a(size_t(n) * n, 1.0f), b(size_t(n) * n, 0.5f), c(size_t(n) * n);
   double cpu = 0;
+  const auto nn = CblasNoTrans;
   const double t = median_time(
-      [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-      },
-      reps, 0.2, &cpu);
+      [&] { cblas_sgemm(CblasRowMajor, nn, nn, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }, reps,
+      0.2, &cpu);
   const double fl = 2.0 * n * n * double(n);
-  std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f, \"cpu_gflops\": %.2f}\n", fl / t / 1e9, fl / cpu / 1e9);
+  std::printf("{\"impl\": \"sgemm\", \"gflops\": %.2f, \"cpu_gflops\": %.2f, \"attn_simd\": \"%s\"}\n",
+              fl / t / 1e9, fl / cpu / 1e9, cpu_capability().c_str());
   std::fflush(stdout);
 }
 

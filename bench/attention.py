@@ -14,10 +14,10 @@ Protocol (both sides): the same thread count (--threads, default 2), OMP_WAIT_PO
 OPENBLAS_CORETYPE removed from the environment, medians over --reps repetitions of at least
 --min-time seconds each; GFLOP/s count 4 B H N^2 d per forward (half when causal) and 3.5x that
 for forward+backward; "% sgemm" is relative to the median of the raw OpenBLAS cblas_sgemm 1024^3
-rates measured in the same attn run (before every size and at the end). Peak extra memory: the rise of VmHWM over VmRSS around one call
-(glibc's mmap threshold fixed at 64 KiB on both sides for that call, so freed blocks leave the
-resident set; the timings run with the threshold glibc settles at in a long-running process,
-32 MiB, on both sides).
+rates measured in the same attn run (before every size and at the end). Peak extra memory: the rise
+of VmHWM over VmRSS around one call (glibc's mmap threshold fixed at 64 KiB on both sides for that
+call, so freed blocks leave the resident set; the timings run with the threshold glibc settles at
+in a long-running process, 32 MiB, on both sides).
 The load average is printed before and after: on a shared machine the numbers are noisy.
 
 CPU time: both sides also record the median CPU time per call (all threads together). On a machine
@@ -192,7 +192,8 @@ def main():
     print(f"load average before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, after {load1[0]:.2f} {load1[1]:.2f} "
           f"{load1[2]:.2f} ({os.cpu_count()} CPUs); threads {args.threads}; raw sgemm 1024^3 measured "
           f"{len(sg)} times: median {sgemm:.1f} GFLOP/s (min {min(r['gflops'] for r in sg):.1f}, max "
-          f"{max(r['gflops'] for r in sg):.1f}), {sgemm_cpu:.1f} GFLOP per CPU-second (all threads together)\n")
+          f"{max(r['gflops'] for r in sg):.1f}), {sgemm_cpu:.1f} GFLOP per CPU-second (all threads together); "
+          f"attn's SIMD build {sg[0].get('attn_simd', '?')} (cpu_capability)\n")
     print("| N | causal | pass | fused ms | fused GFLOP/s | % sgemm | % sgemm (cpu) | fused MiB | composed ms "
           "| composed MiB | torch ms | torch MiB | fused vs composed | fused vs torch | fused vs composed (cpu) "
           "| fused vs torch (cpu) |")
@@ -209,7 +210,8 @@ def main():
                          f"{f['peak_extra_mib']:.1f}"]
                 cells += [f"{c['median_ms']:.2f}", f"{c['peak_extra_mib']:.1f}"] if c else ["-"] * 2
                 cells += [f"{t['median_ms']:.2f}", f"{t['peak_extra_mib']:.1f}"] if t else ["-"] * 2
-                cells += [fmt_ratio(c and c["median_ms"], f["median_ms"]), fmt_ratio(t and t["median_ms"], f["median_ms"]),
+                cells += [fmt_ratio(c and c["median_ms"], f["median_ms"]),
+                          fmt_ratio(t and t["median_ms"], f["median_ms"]),
                           fmt_ratio(c and c["cpu_ms"], f["cpu_ms"]), fmt_ratio(t and t["cpu_ms"], f["cpu_ms"])]
                 print("| " + " | ".join(cells) + " |")
     ratios = [r for r in rows if r["impl"] == "fused_causal_ratio"]
