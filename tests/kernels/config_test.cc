@@ -14,8 +14,9 @@
 namespace attn {
 namespace {
 
-// The capabilities best first, and the best one this CPU has by its own cpuid (what Highway's
-// AVX3 and AVX2 targets require, x86-64 only).
+// The capabilities best first, and the best one this CPU has by its own cpuid (the features
+// Highway's AVX3, AVX2 and SSE4 targets require that GCC's __builtin_cpu_supports can name;
+// x86-64 only).
 const std::vector<std::string> kLevels = {"avx512", "avx2", "sse4", "scalar"};
 size_t rank(const std::string& c) {
   for (size_t i = 0; i < kLevels.size(); ++i)
@@ -28,8 +29,12 @@ std::string cpu_best() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
     return "avx512";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) return "avx2";
-  if (__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("ssse3")) return "sse4";
+  const bool sse4 = __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("ssse3") &&
+                    __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul");
+  if (sse4 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+      __builtin_cpu_supports("bmi2"))
+    return "avx2";
+  if (sse4) return "sse4";
 #endif
   return "scalar";
 }
