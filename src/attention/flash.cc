@@ -269,7 +269,9 @@ AttentionResult flash_attention(const Tensor& q, const Tensor& k, const Tensor& 
   // the composed path: with P the probabilities before dropout and G the gradient of W,
   // dP = G m, dS = P (dP - rowsum(dP P)) = G W - P rowsum(G W), dq = scale dS k, dk = scale dS^T q.
   if (weights.defined() && autograd::needs_grad({&q, &k})) {
-    Tensor probs = weights;
+    // Detached: the closure below becomes weights' node, and a closure holding weights itself
+    // would keep its own node alive (a cycle, never freed when no backward runs through weights).
+    Tensor probs = weights.detach();
     if (p.has_dropout()) {  // P itself: the same forward without the dropout mask
       kernels::FlashDims nd = p;
       nd.drop_threshold = 0;

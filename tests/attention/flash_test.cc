@@ -224,6 +224,31 @@ TEST(FlashAttention, WeightsAreDifferentiableLikeComposed) {
   }
 }
 
+TEST(FlashAttention, DroppedResultsFreeTheirMemory) {
+  // With need_weights and inputs that need gradients, the weights get a backward node of their
+  // own. It must not hold the weights themselves: they would keep their node alive, and the
+  // saved q, k, v with it, whenever no backward runs through the weights (the usual case: a
+  // backward through the output only, or none). Dropping the results must return every byte.
+  Generator g(9);
+  Tensor q = randn({2, 3, 40, 16}, kFloat32, &g).requires_grad_();
+  Tensor k = randn({2, 3, 50, 16}, kFloat32, &g).requires_grad_();
+  Tensor v = randn({2, 3, 50, 8}, kFloat32, &g).requires_grad_();
+  for (double p : {0.0, 0.2})
+    for (bool backward : {false, true}) {
+      SCOPED_TRACE("dropout " + std::to_string(p) + (backward ? ", backward through the output" : ""));
+      FlashOptions o;
+      o.need_weights = true, o.dropout_p = p;
+      auto call = [&] {
+        AttentionResult r = flash_attention(q, k, v, o);
+        if (backward) sum(r.output).backward();
+      };
+      call();  // the first backward allocates q, k, v's gradients; later ones add into them
+      const size_t before = allocator_stats().allocated_bytes;
+      call();
+      EXPECT_EQ(allocator_stats().allocated_bytes, before);
+    }
+}
+
 TEST(FlashAttention, FullyMaskedRowsAreZeroAndFinite) {
   for (DType dt : {kFloat32, kFloat64}) {
     for (bool reference : {true, false}) {
